@@ -1,0 +1,54 @@
+//! `mayfly`: the client CLI, shaped like the step CLI.
+//!
+//! `main` parses flags and hands each subcommand to the module that owns it; every module
+//! turns flags into library calls and nothing more.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod crypto_key;
+// (more command modules are added here, one per command group)
+
+/// Mayfly: certificates for short-lived credentials.
+#[derive(Parser)]
+#[command(name = "mayfly", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Keys, JWKs, JWEs and JWTs.
+    #[command(subcommand)]
+    Crypto(CryptoCommand),
+    // (more top-level command groups are added here)
+}
+
+#[derive(Subcommand)]
+enum CryptoCommand {
+    /// Create a key pair: PUB and PRIV files, the private key encrypted.
+    Keypair(crypto_key::KeypairArgs),
+    /// Change the password of an encrypted private key file.
+    ChangePass(crypto_key::ChangePassArgs),
+    // (more crypto subcommands are added here)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crypto(CryptoCommand::Keypair(args)) => crypto_key::keypair(args),
+        Command::Crypto(CryptoCommand::ChangePass(args)) => crypto_key::change_pass(args),
+        // (more dispatch arms are added here)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Test support for Mayfly's suites: finding the outside tools interop tests drive (openssl,
+//! SoftHSM2, certtool, the Python venv with pkilint/cryptography), the step fixtures, and the
+//! database servers.
+//!
+//! A test that needs a missing tool is skipped with a message on a developer machine, but
+//! **fails** under CI (`CI=true`): `scripts/test.sh` installs everything, so a missing tool
+//! there is a broken set-up, never a reason to pass silently.
+//!
+//! ```
+//! if let Some(openssl) = mayfly_testkit::tool("openssl") {
+//!     let out = mayfly_testkit::run_ok(std::process::Command::new(openssl).arg("version"));
+//!     assert!(out.contains("OpenSSL"));
+//! }
+//! ```
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test set-up reads CI and tool locations from the environment; never secrets"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// True when running under CI (`CI=true`), where missing tools are failures.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Reports that `what` is missing: panics under CI, prints a skip note otherwise.
+pub fn missing(what: &str) {
+    assert!(
+        !under_ci(),
+        "{what} is required under CI=true; scripts/test.sh installs it"
+    );
+    eprintln!("SKIPPED: {what} is not installed (run scripts/test.sh to install it)");
+}
+
+/// Finds an executable on `PATH` (or at an absolute path). `None` means the caller skips.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = if Path::new(name).is_absolute() {
+        Path::new(name).is_file().then(|| PathBuf::from(name))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+    };
+    if found.is_none() {
+        missing(&format!("the tool `{name}`"));
+    }
+    found
+}
+
+/// The workspace root (the folder holding the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    dir.pop();
+    dir.pop();
+    dir
+}
+
+/// The step-ca fixtures (`../shared/fixtures/step` beside the checkout).
+pub fn step_fixtures() -> PathBuf {
+    let dir = workspace_root().join("../shared/fixtures/step");
+    assert!(
+        dir.is_dir(),
+        "step fixtures not found at {}: the checkout must sit beside shared/",
+        dir.display()
+    );
+    dir
+}
+
+/// A tool installed in the test venv (`pkilint`'s `lint_pkix_cert`, `python`, ...).
+///
+/// The venv is `$MAYFLY_TEST_VENV` or `.venv` at the workspace root, as `scripts/test.sh`
+/// makes it.
+pub fn venv_tool(name: &str) -> Option<PathBuf> {
+    let venv = std::env::var_os("MAYFLY_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv"));
+    let path = venv.join("bin").join(name);
+    if path.is_file() {
+        Some(path)
+    } else {
+        missing(&format!("`{name}` in the test venv {}", venv.display()));
+        None
+    }
+}
+
+/// Runs `command`, panics with its output unless it exits 0, and returns its stdout and
+/// stderr joined.
+pub fn run_ok(command: &mut Command) -> String {
+    let out = run(command);
+    assert!(out.0, "{command:?} failed:\n{}", out.1);
+    out.1
+}
+
+/// Runs `command` and returns whether it exited 0, with stdout and stderr joined.
+pub fn run(command: &mut Command) -> (bool, String) {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// A fresh temporary directory, removed on drop.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("mayfly-test-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"))
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path
+}
+
+/// The MariaDB/MySQL URL the suites use (`MAYFLY_TEST_MYSQL_URL`, default root@127.0.0.1/test).
+pub fn mysql_url() -> String {
+    std::env::var("MAYFLY_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// The PostgreSQL URL the suites use (`MAYFLY_TEST_POSTGRES_URL`, default 127.0.0.1/test).
+pub fn postgres_url() -> String {
+    std::env::var("MAYFLY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}

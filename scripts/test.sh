@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The one test command: installs what the suites need when it is missing, starts the database
+# servers, then runs formatting, clippy and every test in the workspace (interop included).
+#
+#   scripts/test.sh           the whole suite
+#   scripts/test.sh --long    also the long variants (soak, fuzz smoke runs)
+#
+# Exits non-zero on any failure. CI runs exactly this (see .ci/run).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+LONG=0
+[ "${1:-}" = "--long" ] && LONG=1
+export MAYFLY_TEST_LONG=$LONG
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# --- System packages -------------------------------------------------------------------------
+# Debian packages the interop tests drive. Each later feature adds its tools here.
+APT_PACKAGES=(
+    openssl libssl-dev pkg-config      # openssl CLI for interop; headers for crates that link it
+    softhsm2 opensc                    # PKCS#11 token + pkcs11-tool
+    gnutls-bin                         # certtool: a second opinion on chains and CRLs
+    python3-venv                       # the venv for pkilint / cryptography / jwcrypto
+    mariadb-client postgresql-client   # database clients used to check and reset test databases
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- Python venv for outside checkers ----------------------------------------------------------
+VENV="$ROOT/.venv"
+PY_PACKAGES=(pkilint cryptography jwcrypto)
+if [ ! -x "$VENV/bin/python" ]; then
+    log "creating the test venv in $VENV"
+    /usr/bin/python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, jwcrypto' 2>/dev/null; then
+    log "installing ${PY_PACKAGES[*]} into the venv"
+    "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
+fi
+export MAYFLY_TEST_VENV="$VENV"
+
+# --- Database servers ----------------------------------------------------------------------------
+start_postgres() {
+    if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+        if ! ls /etc/postgresql >/dev/null 2>&1; then
+            log "installing PostgreSQL"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+        fi
+        log "starting PostgreSQL"
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+        for _ in $(seq 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+    fi
+    psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1 \
+        || psql -h 127.0.0.1 -U postgres -c 'create database test' >/dev/null
+}
+start_mariadb() {
+    if ! mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1; then
+        if [ ! -x /usr/sbin/mariadbd ]; then
+            log "installing MariaDB"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server >/dev/null
+        fi
+        log "starting MariaDB"
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+        for _ in $(seq 30); do mysqladmin -h 127.0.0.1 -u root ping >/dev/null 2>&1 && break; sleep 1; done
+    fi
+    mysql -h 127.0.0.1 -u root -e 'create database if not exists test' >/dev/null
+}
+start_postgres
+start_mariadb
+
+# --- Rust ----------------------------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+if command -v cargo-nextest >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+    cargo test --workspace --locked --doc
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
+
+log "examples"
+for ex in examples/*.rs; do
+    [ -e "$ex" ] || continue
+    name=$(basename "$ex" .rs)
+    cargo run --locked -q --example "$name"
+done
+
+log "all tests passed"
