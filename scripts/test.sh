@@ -22,6 +22,7 @@ APT_PACKAGES=(
     openssl libssl-dev pkg-config      # openssl CLI for interop; headers for crates that link it
     softhsm2 opensc                    # PKCS#11 token + pkcs11-tool
     gnutls-bin                         # certtool: a second opinion on chains and CRLs
+    strace                             # proves the offline root tool opens no socket
     python3-venv                       # the venv for pkilint / cryptography / jwcrypto
     mariadb-client postgresql-client   # database clients used to check and reset test databases
 )

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod certificate;
+mod crypto_jose;
 mod crypto_key;
 // (more command modules are added here, one per command group)
 
@@ -23,6 +25,9 @@ enum Command {
     /// Keys, JWKs, JWEs and JWTs.
     #[command(subcommand)]
     Crypto(CryptoCommand),
+    /// Certificates: create (root, intermediate, leaf) and inspect.
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCommand),
     // (more top-level command groups are added here)
 }
 
@@ -32,6 +37,15 @@ enum CryptoCommand {
     Keypair(crypto_key::KeypairArgs),
     /// Change the password of an encrypted private key file.
     ChangePass(crypto_key::ChangePassArgs),
+    /// JSON Web Keys: create a provisioner key pair.
+    #[command(subcommand)]
+    Jwk(crypto_jose::JwkCommand),
+    /// JSON Web Encryption: decrypt a password-encrypted JWE.
+    #[command(subcommand)]
+    Jwe(crypto_jose::JweCommand),
+    /// JSON Web Tokens: inspect or verify a one-time token.
+    #[command(subcommand)]
+    Jwt(crypto_jose::JwtCommand),
     // (more crypto subcommands are added here)
 }
 
@@ -39,6 +53,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Crypto(CryptoCommand::Keypair(args)) => crypto_key::keypair(args),
         Command::Crypto(CryptoCommand::ChangePass(args)) => crypto_key::change_pass(args),
+        Command::Crypto(CryptoCommand::Jwk(command)) => crypto_jose::jwk(command),
+        Command::Crypto(CryptoCommand::Jwe(command)) => crypto_jose::jwe(command),
+        Command::Crypto(CryptoCommand::Jwt(command)) => crypto_jose::jwt(command),
+        Command::Certificate(command) => certificate::run(command),
         // (more dispatch arms are added here)
     }
 }

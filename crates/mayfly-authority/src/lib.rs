@@ -11,6 +11,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod authority;
+mod ca;
 pub mod claims;
 pub mod config;
+mod error;
 pub mod policy;
+mod provisioner;
+mod renew;
+mod revoke;
+mod sign;
+mod state;
+mod x509;
+
+pub use authority::{Authority, IssuedCertificate};
+pub use ca::CaMaterial;
+pub use error::AuthorityError;
+pub use mayfly_store::RevocationRecord;
+pub use provisioner::{Provisioner, ProvisionerKind, ProvisionerSet};
+pub use revoke::{RevokeAuth, RevokeRequest};
+pub use sign::SignRequest;
+pub use state::AuthorityState;
+pub use x509::{PROVISIONER_EXTENSION_OID, parse_serial, provisioner_of, serial_hex};
+
+/// The current time in unix seconds.
+pub(crate) fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -3,6 +3,7 @@
 use der::Decode;
 use sha2::{Digest, Sha256};
 use signature::Verifier as _;
+use signature::hazmat::PrehashVerifier as _;
 use spki::{DecodePublicKey, EncodePublicKey, SubjectPublicKeyInfoOwned};
 
 use crate::{KeyError, KeyType, SignatureAlgorithm, Verifier};
@@ -148,6 +149,10 @@ impl Verifier for PublicKey {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), KeyError> {
+        #[cfg(feature = "aws-lc")]
+        if algorithm.fits(self.key_type()) {
+            return crate::fast::verify(self, algorithm, message, signature);
+        }
         let bad = |_| KeyError::BadSignature;
         match (self, algorithm) {
             (Self::EcP256(k), SignatureAlgorithm::EcdsaSha256) => {
@@ -171,6 +176,18 @@ impl Verifier for PublicKey {
                 let key = rsa::pss::VerifyingKey::<Sha256>::new(k.clone());
                 let sig = rsa::pss::Signature::try_from(signature).map_err(bad)?;
                 key.verify(message, &sig).map_err(bad)
+            }
+            // X.509 allows any SHA-2 with any curve (RFC 5758); OpenSSL signs P-384 CSRs with
+            // SHA-256 by default. (JOSE pins the hash to the curve: `fits` keeps that strict.)
+            (Self::EcP384(k), SignatureAlgorithm::EcdsaSha256) => {
+                let sig = p384::ecdsa::Signature::from_der(signature).map_err(bad)?;
+                k.verify_prehash(&Sha256::digest(message), &sig)
+                    .map_err(bad)
+            }
+            (Self::EcP256(k), SignatureAlgorithm::EcdsaSha384) => {
+                let sig = p256::ecdsa::Signature::from_der(signature).map_err(bad)?;
+                k.verify_prehash(&sha2::Sha384::digest(message), &sig)
+                    .map_err(bad)
             }
             _ => Err(self.mismatch(algorithm)),
         }

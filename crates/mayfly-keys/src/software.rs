@@ -16,6 +16,9 @@ use crate::{KeyError, KeyType, PublicKey, SignatureAlgorithm, Signer};
 pub struct PrivateKey {
     inner: Inner,
     public: PublicKey,
+    /// The same key loaded into aws-lc, which then does the signing.
+    #[cfg(feature = "aws-lc")]
+    fast: Option<std::sync::Arc<crate::fast::FastKey>>,
 }
 
 #[derive(Clone)]
@@ -52,7 +55,25 @@ impl PrivateKey {
             Inner::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
             Inner::Rsa(k) => PublicKey::Rsa(k.to_public_key()),
         };
-        Self { inner, public }
+        #[cfg_attr(
+            not(feature = "aws-lc"),
+            expect(unused_mut, reason = "set only with aws-lc")
+        )]
+        let mut key = Self {
+            inner,
+            public,
+            #[cfg(feature = "aws-lc")]
+            fast: None,
+        };
+        #[cfg(feature = "aws-lc")]
+        {
+            key.fast = key
+                .to_pkcs8_der()
+                .ok()
+                .and_then(|der| crate::fast::FastKey::from_pkcs8(key.key_type(), &der))
+                .map(std::sync::Arc::new);
+        }
+        key
     }
 
     /// Reads an unencrypted DER PKCS#8 `PrivateKeyInfo` (RFC 5958 v1 or v2).
@@ -100,6 +121,26 @@ impl PrivateKey {
         Ok(Inner::Rsa(key))
     }
 
+    /// Reads a DER SEC1 `ECPrivateKey` (PEM `EC PRIVATE KEY`) on P-256 or P-384.
+    pub fn from_sec1_der(der: &[u8]) -> Result<Self, KeyError> {
+        let key = sec1::EcPrivateKey::try_from(der)
+            .map_err(|e| KeyError::Malformed(format!("SEC1 EC key: {e}")))?;
+        let curve = key
+            .parameters
+            .and_then(sec1::EcParameters::named_curve)
+            .ok_or_else(|| KeyError::Malformed("SEC1 EC key without a named curve".into()))?;
+        let malformed = |e: ecdsa::Error| KeyError::Malformed(format!("SEC1 EC key: {e}"));
+        match curve {
+            crate::ID_P256 => Ok(Self::from_p256(
+                p256::ecdsa::SigningKey::from_slice(key.private_key).map_err(malformed)?,
+            )),
+            crate::ID_P384 => Ok(Self::from_p384(
+                p384::ecdsa::SigningKey::from_slice(key.private_key).map_err(malformed)?,
+            )),
+            other => Err(KeyError::UnsupportedAlgorithm(format!("EC curve {other}"))),
+        }
+    }
+
     /// Wraps a P-256 key read from another format (SEC1, legacy PEM).
     pub fn from_p256(key: p256::ecdsa::SigningKey) -> Self {
         Self::from_inner(Inner::EcP256(key))
@@ -115,7 +156,7 @@ impl PrivateKey {
         Ok(Self::from_inner(Self::check_rsa(key)?))
     }
 
-    /// The unencrypted DER PKCS#8 encoding (zeroized on drop).
+    /// The unencrypted DER PKCS#8 (RFC 5208 v1) encoding, zeroized on drop.
     pub fn to_pkcs8_der(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let doc = match &self.inner {
             Inner::EcP256(k) => k.to_pkcs8_der(),
@@ -124,7 +165,13 @@ impl PrivateKey {
             Inner::Rsa(k) => k.to_pkcs8_der(),
         }
         .map_err(|e| KeyError::Malformed(format!("encoding PKCS#8: {e}")))?;
-        Ok(Zeroizing::new(doc.as_bytes().to_vec()))
+        // Write RFC 5208 v1 (no public key field): OpenSSL 3.0 refuses ed25519-dalek's v2.
+        let mut info = pkcs8::PrivateKeyInfoRef::try_from(doc.as_bytes())
+            .map_err(|e| KeyError::Malformed(format!("encoding PKCS#8: {e}")))?;
+        info.public_key = None;
+        let der = der::Encode::to_der(&info)
+            .map_err(|e| KeyError::Malformed(format!("encoding PKCS#8: {e}")))?;
+        Ok(Zeroizing::new(der))
     }
 
     /// The key's type.
@@ -143,6 +190,10 @@ impl Signer for PrivateKey {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        #[cfg(feature = "aws-lc")]
+        if let Some(fast) = &self.fast {
+            return fast.sign(message);
+        }
         let failed = |e: signature::Error| KeyError::Signing(e.to_string());
         Ok(match &self.inner {
             Inner::EcP256(k) => {

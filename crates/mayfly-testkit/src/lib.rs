@@ -51,12 +51,17 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     found
 }
 
-/// The workspace root (the folder holding the top `Cargo.toml`).
+/// The workspace root (the folder holding `Cargo.lock`), found at run time from the test's
+/// package folder, so a build directory shared by two checkouts never points at the other.
 pub fn workspace_root() -> PathBuf {
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    dir.pop();
-    dir.pop();
-    dir
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from("."));
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map_or(start.clone(), Path::to_path_buf)
 }
 
 /// The step-ca fixtures (`../shared/fixtures/step` beside the checkout).

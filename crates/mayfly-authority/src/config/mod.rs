@@ -6,14 +6,13 @@
 //! the folder holding ca.json's parent when that parent is `config/` (step's layout), else
 //! against ca.json's own folder.
 
-mod duration;
 mod provisioner;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use duration::{DurationError, GoDuration};
+pub use mayfly_template::{DurationError, GoDuration};
 pub use provisioner::{
     AcmeProvisionerConfig, AcmeValidation, JwkProvisionerConfig, ProvisionerConfig,
     ProvisionerOptions, X509Options,
@@ -63,6 +62,9 @@ pub struct CaConfig {
     /// `--password-file` or a prompt. It is read only so step configs load, then dropped.
     #[serde(default, skip_serializing, deserialize_with = "drop_secret")]
     pub password: IgnoredPassword,
+    /// The folder relative paths were resolved against (`$MAYFLY_PATH` in step's layout).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 /// Marks that ca.json contained a `password` key (its value is discarded at once).
@@ -247,7 +249,8 @@ impl CaConfig {
                 location,
                 message,
             })?;
-        config.resolve_paths(&base_dir(path));
+        config.base_dir = base_dir(path);
+        config.resolve_paths(&config.base_dir.clone());
         Ok(config)
     }
 
@@ -284,6 +287,12 @@ impl CaConfig {
             };
             (location, e.into_inner().to_string())
         })
+    }
+
+    /// Where the store lives when ca.json has no `db` block: SQLite in `db/mayfly.db` under
+    /// [`CaConfig::base_dir`].
+    pub fn default_db_path(&self) -> PathBuf {
+        self.base_dir.join("db").join("mayfly.db")
     }
 
     fn resolve_paths(&mut self, base: &Path) {

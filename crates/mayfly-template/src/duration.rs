@@ -1,5 +1,5 @@
 //! Durations written the way step-ca (Go's `time.ParseDuration`) writes them: "24h", "5m",
-//! "1m0s", "87600h", "1.5h", "300ms".
+//! "1m0s", "87600h", "1.5h", "300ms"; plus `d` for days, which operators type for validity.
 
 use std::fmt;
 use std::time::Duration;
@@ -22,7 +22,8 @@ pub struct DurationError {
 
 impl GoDuration {
     /// Parses Go's duration syntax: an optional `+`, then one or more decimal numbers each
-    /// followed by a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`). Negative durations are
+    /// followed by a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`, and `d` = 24 h, which Go
+    /// lacks). Negative durations are
     /// refused: no claim or period in a CA makes sense below zero.
     pub fn parse(input: &str) -> Result<Self, DurationError> {
         let err = |reason| DurationError {
@@ -59,6 +60,7 @@ impl GoDuration {
                 "s" => 1_000_000_000,
                 "m" => 60 * 1_000_000_000,
                 "h" => 3_600 * 1_000_000_000,
+                "d" => 86_400 * 1_000_000_000,
                 "" => return Err(err("missing unit")),
                 _ => return Err(err("unknown unit")),
             };
@@ -155,6 +157,7 @@ mod tests {
             ("0", 0),
             ("1h30m", 5400),
             ("1.5h", 5400),
+            ("30d", 30 * 86_400),
         ];
         for (text, secs) in cases {
             assert_eq!(
@@ -175,7 +178,7 @@ mod tests {
             "",
             "h",
             "5",
-            "5d",
+            "5y",
             "-5m",
             "1.2.3h",
             "99999999999999999999999h",

@@ -1,0 +1,345 @@
+//! `mayfly certificate create|inspect` end to end: a root -> intermediate -> leaf PKI made by
+//! the CLI passes OpenSSL, GnuTLS certtool, Python `cryptography` and pkilint.
+#![allow(clippy::unwrap_used, reason = "a test panics on failure by design")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mayfly_testkit::{run_ok, temp_dir, tool, venv_tool, workspace_root, write_file};
+use serde_json::Value;
+
+fn mayfly(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str], dir: &Path) -> String {
+    let out = mayfly(args, dir);
+    assert!(
+        out.status.success(),
+        "mayfly {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str], dir: &Path) -> String {
+    let out = mayfly(args, dir);
+    assert!(!out.status.success(), "mayfly {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Makes root, intermediate and leaf in `dir`; with `encrypted` the CA keys are encrypted
+/// (PBKDF2 with 600,000 iterations is slow in debug builds, so only one test does that).
+fn make_pki(dir: &Path, encrypted: bool, leaf_kty: &[&str]) {
+    write_file(dir, "pass.txt", "correct horse\n");
+    let (protect, unlock): (&[&str], &[&str]) = if encrypted {
+        (
+            &["--password-file", "pass.txt"],
+            &["--ca-password-file", "pass.txt"],
+        )
+    } else {
+        (&["--no-password", "--insecure"], &[])
+    };
+    let root = [
+        "certificate",
+        "create",
+        "Mayfly CLI Root",
+        "root.crt",
+        "root.key",
+        "--profile",
+        "root-ca",
+    ];
+    ok(&[&root[..], protect].concat(), dir);
+    let int = [
+        "certificate",
+        "create",
+        "Mayfly CLI Intermediate",
+        "int.crt",
+        "int.key",
+        "--profile",
+        "intermediate-ca",
+        "--ca",
+        "root.crt",
+        "--ca-key",
+        "root.key",
+        "--set",
+        "CRLDistributionPoints=[\"http://ca.example.com/int.crl\"]",
+    ];
+    ok(&[&int[..], protect, unlock].concat(), dir);
+    let leaf = [
+        "certificate",
+        "create",
+        "localhost",
+        "leaf.crt",
+        "leaf.key",
+        "--ca",
+        "int.crt",
+        "--ca-key",
+        "int.key",
+        "--san",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--no-password",
+        "--insecure",
+        "--not-after",
+        "2h",
+        "--bundle",
+    ];
+    ok(&[&leaf[..], unlock, leaf_kty].concat(), dir);
+    let bundle = std::fs::read_to_string(dir.join("leaf.crt")).unwrap();
+    let first_end = bundle.find("-----END CERTIFICATE-----\n").unwrap() + 26;
+    std::fs::write(dir.join("leaf-only.crt"), &bundle[..first_end]).unwrap();
+}
+
+#[test]
+fn cli_pki_passes_openssl_certtool_cryptography_and_pkilint() {
+    let dir = temp_dir();
+    let d = dir.path();
+    make_pki(d, true, &[]);
+    let p = |n: &str| -> PathBuf { d.join(n) };
+
+    if let Some(openssl) = tool("openssl") {
+        let out = run_ok(
+            Command::new(&openssl)
+                .args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"])
+                .arg(p("root.crt"))
+                .arg("-untrusted")
+                .arg(p("int.crt"))
+                .arg(p("leaf-only.crt")),
+        );
+        assert!(out.contains(": OK"), "{out}");
+        // The CA key is encrypted with the password given (OpenSSL reads it with it).
+        run_ok(
+            Command::new(&openssl)
+                .args(["pkey", "-noout", "-passin", "pass:correct horse", "-in"])
+                .arg(p("root.key")),
+        );
+    }
+    if let Some(certtool) = tool("certtool") {
+        let out = run_ok(
+            Command::new(certtool)
+                .args([
+                    "--verify",
+                    "--verify-hostname",
+                    "localhost",
+                    "--load-ca-certificate",
+                ])
+                .arg(p("root.crt"))
+                .arg("--infile")
+                .arg(p("leaf.crt")),
+        );
+        assert!(out.contains("Verified."), "{out}");
+    }
+    if let Some(python) = venv_tool("python") {
+        let script = workspace_root().join("../shared/interop/verify_pki.py");
+        let out = run_ok(
+            Command::new(&python)
+                .arg(script)
+                .arg(p("root.crt"))
+                .arg(p("int.crt"))
+                .arg(p("leaf-only.crt")),
+        );
+        assert_eq!(out.matches("sig OK").count(), 2, "{out}");
+        let check = "import sys\nfrom cryptography import x509\nfrom cryptography.x509 import verification as v\n\
+            ld = lambda p: x509.load_pem_x509_certificate(open(p, 'rb').read())\n\
+            r, i, l = (ld(p) for p in sys.argv[1:4])\n\
+            v.PolicyBuilder().store(v.Store([r])).build_server_verifier(x509.DNSName('localhost')).verify(l, [i])\n\
+            print('path OK')\n";
+        let out = run_ok(
+            Command::new(&python)
+                .args(["-c", check])
+                .arg(p("root.crt"))
+                .arg(p("int.crt"))
+                .arg(p("leaf-only.crt")),
+        );
+        assert!(out.contains("path OK"), "{out}");
+    }
+    if let Some(lint) = venv_tool("lint_pkix_cert") {
+        for name in ["root.crt", "int.crt", "leaf-only.crt"] {
+            let out = Command::new(&lint)
+                .args(["lint", "-s", "ERROR", "-f", "JSON"])
+                .arg(p(name))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let unexpected: Vec<&str> = text
+                .split("\"code\"")
+                .skip(1)
+                .filter(|f| !(f.contains("invalid_domain_name_syntax") && f.contains("localhost")))
+                .collect();
+            assert!(unexpected.is_empty(), "{name}: {text}");
+        }
+    }
+}
+
+#[test]
+fn inspect_reports_the_profile() {
+    let dir = temp_dir();
+    let d = dir.path();
+    make_pki(d, false, &["--kty", "RSA", "--size", "2048"]);
+    let leaf: Value = serde_json::from_str(&ok(
+        &["certificate", "inspect", "leaf.crt", "--format", "json"],
+        d,
+    ))
+    .unwrap();
+    assert_eq!(leaf["subject"], "CN=localhost");
+    assert_eq!(leaf["issuer"], "CN=Mayfly CLI Intermediate");
+    assert_eq!(
+        leaf["keyUsage"],
+        serde_json::json!(["digitalSignature", "keyEncipherment"])
+    );
+    assert_eq!(
+        leaf["subjectAltNames"],
+        serde_json::json!(["DNS:localhost", "IP:127.0.0.1"])
+    );
+    assert_eq!(leaf["publicKey"], "RSA 2048");
+    let int: Value = serde_json::from_str(&ok(
+        &["certificate", "inspect", "int.crt", "--format", "json"],
+        d,
+    ))
+    .unwrap();
+    assert_eq!(int["basicConstraints"]["maxPathLen"], 0);
+    assert_eq!(
+        int["crlDistributionPoints"],
+        serde_json::json!(["URI:http://ca.example.com/int.crl"])
+    );
+    assert_eq!(leaf["authorityKeyId"], int["subjectKeyId"]);
+    let text = ok(&["certificate", "inspect", "root.crt"], d);
+    assert!(
+        text.contains("Basic Constraints (critical): CA:TRUE, pathlen:1"),
+        "{text}"
+    );
+    assert!(text.contains("Key Usage: certSign, crlSign"), "{text}");
+    if let Some(openssl) = tool("openssl") {
+        let fp = run_ok(
+            Command::new(openssl)
+                .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+                .arg(d.join("root.crt")),
+        );
+        let fp = fp
+            .trim()
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .replace(':', "")
+            .to_lowercase();
+        assert!(text.contains(&fp), "{text} vs {fp}");
+    }
+}
+
+#[test]
+fn bad_requests_fail_with_clear_errors() {
+    let dir = temp_dir();
+    let d = dir.path();
+    make_pki(d, false, &[]);
+    let err = fails(
+        &[
+            "certificate",
+            "create",
+            "x",
+            "x.crt",
+            "x.key",
+            "--profile",
+            "intermediate-ca",
+            "--no-password",
+            "--insecure",
+        ],
+        d,
+    );
+    assert!(err.contains("needs its issuer"), "{err}");
+    write_file(d, "fail.tpl", "{{ fail \"names under .corp only\" }}");
+    let err = fails(
+        &[
+            "certificate",
+            "create",
+            "x",
+            "x.crt",
+            "x.key",
+            "--template",
+            "fail.tpl",
+            "--no-password",
+            "--insecure",
+        ],
+        d,
+    );
+    assert!(err.contains("names under .corp only"), "{err}");
+    write_file(
+        d,
+        "bad.tpl",
+        "{\n  \"subject\": \"{{ .Subject.commonName }},\n}",
+    );
+    let err = fails(
+        &[
+            "certificate",
+            "create",
+            "x",
+            "x.crt",
+            "x.key",
+            "--template",
+            "bad.tpl",
+            "--no-password",
+            "--insecure",
+        ],
+        d,
+    );
+    assert!(
+        err.contains("not valid JSON") && err.contains("line 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: bad.tpl:2:"),
+        "lint warning expected: {err}"
+    );
+    // A leaf cannot issue.
+    let err = fails(
+        &[
+            "certificate",
+            "create",
+            "y",
+            "y.crt",
+            "y.key",
+            "--ca",
+            "leaf-only.crt",
+            "--ca-key",
+            "leaf.key",
+            "--no-password",
+            "--insecure",
+        ],
+        d,
+    );
+    assert!(err.contains("not a CA certificate"), "{err}");
+    // Existing files are kept unless --force.
+    let err = fails(
+        &[
+            "certificate",
+            "create",
+            "z",
+            "root.crt",
+            "z.key",
+            "--no-password",
+            "--insecure",
+        ],
+        d,
+    );
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(
+        &[
+            "certificate",
+            "create",
+            "z",
+            "z.crt",
+            "z.key",
+            "--no-password",
+            "--insecure",
+            "--not-after",
+            "5y",
+        ],
+        d,
+    );
+    assert!(err.contains("unknown unit"), "{err}");
+}

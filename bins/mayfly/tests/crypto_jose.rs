@@ -1,0 +1,179 @@
+//! `mayfly crypto jwk create`, `crypto jwe decrypt`, `crypto jwt inspect|verify`, driven as a
+//! user would, with the encrypted JWK checked by Python jwcrypto.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::SystemTime;
+
+use mayfly_jwt::{Jwk, Operation, TokenClaims, mint_token};
+use serde_json::Value;
+
+/// Runs `mayfly ARGS` with `stdin`.
+fn mayfly(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mayfly"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mayfly runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    child.wait_with_output().expect("mayfly finishes")
+}
+
+fn ok(args: &[&str], stdin: &str) -> String {
+    let out = mayfly(args, stdin);
+    assert!(
+        out.status.success(),
+        "mayfly {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+fn fails(args: &[&str], stdin: &str) -> String {
+    let out = mayfly(args, stdin);
+    assert!(!out.status.success(), "mayfly {args:?} succeeded");
+    String::from_utf8(out.stderr).expect("UTF-8")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn jwk_create_then_decrypt_mint_inspect_and_verify() {
+    let dir = mayfly_testkit::temp_dir();
+    let pw = mayfly_testkit::write_file(dir.path(), "pw", "s3cret\n");
+    for (kty, crv) in [("EC", "P-256"), ("OKP", "Ed25519")] {
+        let public = dir.path().join(format!("{crv}.pub.json"));
+        let private = dir.path().join(format!("{crv}.priv.json"));
+        let create = [
+            "crypto",
+            "jwk",
+            "create",
+            path(&public),
+            path(&private),
+            "--kty",
+            kty,
+            "--crv",
+            crv,
+            "--password-file",
+            path(&pw),
+        ];
+        ok(&create, "");
+        // A second run does not overwrite.
+        assert!(fails(&create, "").contains("exists"));
+
+        let public_jwk = Jwk::from_json(&std::fs::read(&public).expect("pub")).expect("JWK");
+        assert_eq!(
+            public_jwk.kid,
+            Some(public_jwk.thumbprint().expect("thumbprint"))
+        );
+        assert!(!public_jwk.is_private());
+        let encrypted = std::fs::read_to_string(&private).expect("priv");
+        let header: Value = serde_json::from_str(&encrypted).expect("JSON JWE");
+        assert!(header["protected"].is_string() && header["tag"].is_string());
+
+        let decrypted = ok(
+            &["crypto", "jwe", "decrypt", "--password-file", path(&pw)],
+            &encrypted,
+        );
+        let private_jwk = Jwk::from_json(decrypted.as_bytes()).expect("private JWK");
+        assert_eq!(private_jwk.to_public(), public_jwk);
+
+        // A token minted with the key verifies against the public JWK.
+        let aud = Operation::Sign.audience("ca.example.com:9000");
+        let claims = TokenClaims::new("ops", "host.example.com", &aud, SystemTime::now());
+        let key = private_jwk.to_private_key().expect("key");
+        let kid = public_jwk.kid.clone().expect("kid");
+        let token = mint_token(&key, &kid, &claims).expect("mint");
+        let verified = ok(
+            &[
+                "crypto",
+                "jwt",
+                "verify",
+                "--key",
+                path(&public),
+                "--iss",
+                "ops",
+                "--aud",
+                &aud,
+            ],
+            &token,
+        );
+        let verified: Value = serde_json::from_str(&verified).expect("JSON");
+        assert_eq!(verified["payload"]["sub"], "host.example.com");
+        assert_eq!(verified["header"]["kid"], kid.as_str());
+        assert!(
+            fails(
+                &[
+                    "crypto",
+                    "jwt",
+                    "verify",
+                    "--key",
+                    path(&public),
+                    "--iss",
+                    "other",
+                    "--aud",
+                    &aud
+                ],
+                &token
+            )
+            .contains("unknown provisioner")
+        );
+        let revoke = Operation::Revoke.audience("ca.example.com");
+        assert!(
+            fails(
+                &[
+                    "crypto",
+                    "jwt",
+                    "verify",
+                    "--key",
+                    path(&public),
+                    "--iss",
+                    "ops",
+                    "--aud",
+                    &revoke
+                ],
+                &token
+            )
+            .contains("not for /1.0/revoke")
+        );
+
+        let inspected = ok(&["crypto", "jwt", "inspect", "--insecure"], &token);
+        let inspected: Value = serde_json::from_str(&inspected).expect("JSON");
+        assert_eq!(inspected["payload"]["aud"], aud.as_str());
+        assert!(fails(&["crypto", "jwt", "inspect"], &token).contains("--insecure"));
+
+        // Once (a 600,000-iteration PBKDF2 is slow in debug builds): a wrong password is
+        // refused, and an independent implementation decrypts the file Mayfly wrote.
+        if kty == "EC" {
+            let wrong = mayfly_testkit::write_file(dir.path(), "wrong", "nope");
+            let args = ["crypto", "jwe", "decrypt", "--password-file", path(&wrong)];
+            assert!(fails(&args, &encrypted).contains("wrong password"));
+            jwcrypto_decrypts(&private, &private_jwk);
+        }
+    }
+}
+
+fn jwcrypto_decrypts(private: &Path, expected: &Jwk) {
+    let Some(python) = mayfly_testkit::venv_tool("python") else {
+        return;
+    };
+    let script = "import sys, jwcrypto.jwa, jwcrypto.jwe, jwcrypto.jwk\n\
+                  jwcrypto.jwa.default_max_pbkdf2_iterations = 1_000_000\n\
+                  e = jwcrypto.jwe.JWE(); e.deserialize(open(sys.argv[1]).read(), jwcrypto.jwk.JWK.from_password('s3cret'))\n\
+                  print(e.payload.decode())";
+    let out = mayfly_testkit::run_ok(Command::new(python).args(["-c", script, path(private)]));
+    assert_eq!(
+        &Jwk::from_json(out.trim().as_bytes()).expect("JWK"),
+        expected
+    );
+}

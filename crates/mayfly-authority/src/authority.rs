@@ -1,0 +1,209 @@
+//! The [`Authority`]: CA material + reloadable state + the store.
+
+use std::sync::{Arc, RwLock};
+
+use mayfly_keys::Password;
+use mayfly_store::{AuditEvent, AuditLog, DbConfig, Store};
+use mayfly_template::Certificate;
+use serde_json::Value;
+
+use crate::AuthorityError;
+use crate::ca::CaMaterial;
+use crate::config::CaConfig;
+use crate::provisioner::{Provisioner, ProvisionerKind};
+use crate::state::AuthorityState;
+
+/// The certificate authority, without a network: sign, renew, rekey, revoke, CRL and OCSP.
+///
+/// Cheap to share behind an `Arc`; every operation takes `&self`. [`Authority::reload`]
+/// swaps provisioners, claims, policy and templates atomically while requests continue.
+pub struct Authority {
+    pub(crate) ca: CaMaterial,
+    pub(crate) state: RwLock<Arc<AuthorityState>>,
+    pub(crate) store: Store,
+    /// Identifies this process to the other instances sharing the database (CRL lock owner).
+    pub(crate) instance_id: String,
+}
+
+/// A certificate the CA just issued, with the chain to send with it.
+#[derive(Clone, Debug)]
+pub struct IssuedCertificate {
+    /// The new certificate.
+    pub certificate: Certificate,
+    /// Its issuer chain, intermediate first (roots excluded).
+    pub chain: Vec<Certificate>,
+    /// Its serial as the store keys it (lowercase hex).
+    pub serial: String,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("ca", &self.ca)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authority {
+    /// Opens the CA a ca.json describes: loads its keys (the intermediate key decrypted with
+    /// `password`), opens and migrates the store (SQLite at `db/mayfly.db` beside the
+    /// configuration when ca.json has no `db` block).
+    pub async fn open(
+        config: &CaConfig,
+        password: Option<&Password>,
+    ) -> Result<Self, AuthorityError> {
+        let ca = CaMaterial::load(config, password)?;
+        let db = match &config.db {
+            Some(db) => serde_json::from_value::<DbConfig>(db.clone())
+                .map_err(|e| AuthorityError::Config(format!("db: {e}")))?,
+            None => DbConfig::sqlite(&config.default_db_path()),
+        };
+        let store = Store::open(&db).await?;
+        Self::from_parts(config, ca, store)
+    }
+
+    /// Assembles an authority from parts already opened (embedding, tests).
+    pub fn from_parts(
+        config: &CaConfig,
+        ca: CaMaterial,
+        store: Store,
+    ) -> Result<Self, AuthorityError> {
+        let state = AuthorityState::from_config(config)?;
+        Ok(Self {
+            ca,
+            state: RwLock::new(Arc::new(state)),
+            store,
+            instance_id: hex::encode(mayfly_keys::random_bytes::<8>()),
+        })
+    }
+
+    /// Applies a new configuration's provisioners, claims, policy and templates. On error
+    /// the old state keeps serving. (Keys and certificates are not reloaded.)
+    pub fn reload(&self, config: &CaConfig) -> Result<(), AuthorityError> {
+        let state = Arc::new(AuthorityState::from_config(config)?);
+        let mut guard = self
+            .state
+            .write()
+            .map_err(|_| AuthorityError::Internal("state lock poisoned".into()))?;
+        *guard = state;
+        Ok(())
+    }
+
+    /// The current state (a cheap `Arc` clone; requests keep the state they started with).
+    pub(crate) fn state(&self) -> Result<Arc<AuthorityState>, AuthorityError> {
+        self.state
+            .read()
+            .map(|s| Arc::clone(&s))
+            .map_err(|_| AuthorityError::Internal("state lock poisoned".into()))
+    }
+
+    /// The roots clients trust.
+    pub fn roots(&self) -> &[Certificate] {
+        &self.ca.roots
+    }
+
+    /// Roots accepted for client certificates besides [`Authority::roots`].
+    pub fn federated_roots(&self) -> &[Certificate] {
+        &self.ca.federated_roots
+    }
+
+    /// The intermediates (the issuing one).
+    pub fn intermediates(&self) -> &[Certificate] {
+        std::slice::from_ref(&self.ca.intermediate)
+    }
+
+    /// The root whose SHA-256 fingerprint (hex, any case) is `fingerprint`.
+    pub fn root_by_fingerprint(&self, fingerprint: &str) -> Option<&Certificate> {
+        self.ca.roots.iter().find(|root| {
+            mayfly_template::fingerprint_sha256(root)
+                .is_ok_and(|fp| fp.eq_ignore_ascii_case(fingerprint))
+        })
+    }
+
+    /// The store (for the server's health checks and the admin API).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The issuing intermediate's signer (the server issues its own TLS certificate with it).
+    pub fn signer(&self) -> &dyn mayfly_keys::Signer {
+        self.ca.signer.as_ref()
+    }
+
+    /// Provisioners as `/provisioners` lists them (step's JSON), `limit` from `cursor` (the
+    /// index to start at). Returns the page and the next cursor, if any.
+    pub fn provisioners(
+        &self,
+        cursor: usize,
+        limit: usize,
+    ) -> Result<(Vec<Value>, Option<usize>), AuthorityError> {
+        let state = self.state()?;
+        let limit = limit.clamp(1, 100);
+        let page: Vec<Value> = state
+            .provisioners
+            .iter()
+            .skip(cursor)
+            .take(limit)
+            .map(|p| serde_json::to_value(&p.config))
+            .collect::<Result<_, _>>()
+            .map_err(|e| AuthorityError::Internal(e.to_string()))?;
+        let next = cursor + page.len();
+        Ok((page, (next < state.provisioners.len()).then_some(next)))
+    }
+
+    /// The encrypted private JWK of the JWK provisioner whose key id is `kid`.
+    pub fn provisioner_encrypted_key(&self, kid: &str) -> Result<String, AuthorityError> {
+        let state = self.state()?;
+        let provisioner = state.provisioners.by_kid(kid).ok_or_else(|| {
+            AuthorityError::NotFound(format!("no provisioner has key id {kid:?}"))
+        })?;
+        match &provisioner.kind {
+            ProvisionerKind::Jwk {
+                encrypted_key: Some(key),
+                ..
+            } => Ok(key.clone()),
+            _ => Err(AuthorityError::NotFound(format!(
+                "provisioner {:?} has no encrypted key",
+                provisioner.name
+            ))),
+        }
+    }
+
+    /// The configuration of ACME provisioner `name` (challenges, EAB, validation settings).
+    pub fn acme_provisioner(&self, name: &str) -> Option<crate::config::AcmeProvisionerConfig> {
+        let state = self.state().ok()?;
+        match &state.provisioners.by_name(name)?.config {
+            crate::config::ProvisionerConfig::Acme(config) => Some(config.clone()),
+            crate::config::ProvisionerConfig::Jwk(_) => None,
+        }
+    }
+
+    /// Whether the CA can serve: the store answers.
+    pub async fn health(&self) -> Result<(), AuthorityError> {
+        self.store.schema_version().await?;
+        Ok(())
+    }
+
+    /// Records an audit event; a failure to audit is logged, never hides the outcome.
+    pub(crate) async fn audit(
+        &self,
+        event: &str,
+        provisioner: Option<&Provisioner>,
+        serial: Option<&str>,
+        subject: Option<&str>,
+        detail: String,
+    ) {
+        let entry = AuditEvent {
+            at: crate::now_unix(),
+            event: event.to_owned(),
+            serial: serial.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+            provisioner: provisioner.map(|p| p.name.clone()),
+            detail,
+        };
+        tracing::info!(event, provisioner = ?entry.provisioner, serial = ?entry.serial, subject = ?entry.subject, detail = %entry.detail, "audit");
+        if let Err(e) = self.store.append_audit(entry).await {
+            tracing::error!("audit log write failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! `Authority::renew` and `Authority::rekey`: a new certificate for the holder of a current one.
+
+use std::time::{Duration, SystemTime};
+
+use mayfly_store::{CertificateStore, RevocationStore};
+use mayfly_template::{
+    Certificate, CertificateRequest, Issuer, ValidityPeriod, certificate_public_key,
+    certificate_sans, reissue_certificate,
+};
+
+use crate::AuthorityError;
+use crate::authority::{Authority, IssuedCertificate};
+use crate::sign::to_offset;
+use crate::x509;
+
+impl Authority {
+    /// Renews `peer` (the client certificate of an mTLS connection): same subject, names,
+    /// extensions and key, a new serial, and a validity of the same length starting now.
+    ///
+    /// Refused when `peer` was not issued by this CA, is revoked, its provisioner is gone or
+    /// disables renewal, or it has expired (unless the provisioner allows renewal after
+    /// expiry).
+    pub async fn renew(&self, peer: &Certificate) -> Result<IssuedCertificate, AuthorityError> {
+        self.reissue(peer, None).await
+    }
+
+    /// Like [`Authority::renew`], but for the new key in `csr_der` (whose signature proves
+    /// possession).
+    pub async fn rekey(
+        &self,
+        peer: &Certificate,
+        csr_der: &[u8],
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        let csr = CertificateRequest::from_der(csr_der)
+            .map_err(|e| AuthorityError::BadRequest(format!("invalid certificate request: {e}")))?;
+        self.reissue(peer, Some(&csr)).await
+    }
+
+    async fn reissue(
+        &self,
+        peer: &Certificate,
+        csr: Option<&CertificateRequest>,
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        let operation = if csr.is_some() { "rekey" } else { "renew" };
+        let result = self.reissue_checked(peer, csr).await;
+        let serial = x509::serial_hex(peer);
+        match &result {
+            Ok(issued) => {
+                let detail = format!("{operation} of {serial}");
+                self.audit(
+                    operation,
+                    None,
+                    Some(&issued.serial),
+                    x509::common_name(peer).as_deref(),
+                    detail,
+                )
+                .await;
+            }
+            Err(e) => {
+                let detail = format!("{operation} of {serial}: {e}");
+                self.audit(
+                    "refuse",
+                    None,
+                    Some(&serial),
+                    x509::common_name(peer).as_deref(),
+                    detail,
+                )
+                .await;
+            }
+        }
+        result
+    }
+
+    async fn reissue_checked(
+        &self,
+        peer: &Certificate,
+        csr: Option<&CertificateRequest>,
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        x509::verify_issued_by(peer, &self.ca.intermediate)?;
+        let serial = x509::serial_hex(peer);
+        if self.store.revocation(&serial).await?.is_some() {
+            return Err(AuthorityError::Forbidden(format!(
+                "certificate {serial} is revoked: renewal refused"
+            )));
+        }
+        let state = self.state()?;
+        let provisioner_name = x509::provisioner_of(peer).ok_or_else(|| {
+            AuthorityError::Forbidden(format!(
+                "certificate {serial} names no provisioner: renewal refused"
+            ))
+        })?;
+        let provisioner = state
+            .provisioners
+            .by_name(&provisioner_name)
+            .ok_or_else(|| {
+                AuthorityError::Forbidden(format!(
+                    "provisioner {provisioner_name:?} no longer exists: renewal refused"
+                ))
+            })?;
+        let claims = provisioner.claims;
+        if claims.disable_renewal {
+            return Err(AuthorityError::Forbidden(format!(
+                "provisioner {provisioner_name:?} disables renewal"
+            )));
+        }
+        let (not_before, not_after) = x509::validity_unix(peer);
+        let now = crate::now_unix();
+        if now > not_after && !claims.allow_renewal_after_expiry {
+            return Err(AuthorityError::Unauthorized(format!(
+                "certificate {serial} expired {} s ago and provisioner {provisioner_name:?} does not allow renewal after expiry",
+                now - not_after
+            )));
+        }
+        let lifetime = Duration::from_secs(u64::try_from(not_after - not_before).unwrap_or(0));
+        let start = SystemTime::now() - state.backdate;
+        let validity = ValidityPeriod {
+            not_before: to_offset(start),
+            not_after: to_offset(start + lifetime),
+        };
+        let key = match csr {
+            Some(csr) => csr.public_key().clone(),
+            None => certificate_public_key(peer)
+                .map_err(|e| AuthorityError::BadRequest(e.to_string()))?,
+        };
+        let certificate = reissue_certificate(
+            peer,
+            &key,
+            Issuer::Ca(&self.ca.intermediate, self.ca.signer.as_ref()),
+            validity,
+        )
+        .map_err(|e| AuthorityError::Internal(format!("cannot reissue the certificate: {e}")))?;
+        let sans =
+            certificate_sans(&certificate).map_err(|e| AuthorityError::Internal(e.to_string()))?;
+        let record = self.record_for(&certificate, &provisioner_name, &sans)?;
+        let serial = record.serial.clone();
+        self.store.insert_certificate(record).await?;
+        Ok(IssuedCertificate {
+            certificate,
+            chain: vec![self.ca.intermediate.clone()],
+            serial,
+        })
+    }
+}

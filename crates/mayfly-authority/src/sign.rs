@@ -1,0 +1,517 @@
+//! `Authority::sign`: the path of one certificate (see docs/architecture.md).
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use mayfly_jwt::{Operation, TokenValidator, ValidatedClaims, ValidationContext};
+use mayfly_store::{CertificateRecord, CertificateStore};
+use mayfly_template::{
+    CertificateProfile, CertificateRequest, DEFAULT_LEAF_TEMPLATE, Issuer, RawExtension, San,
+    Template, TemplateData, ValidityPeriod, build_certificate,
+};
+use serde_json::Value;
+
+use crate::AuthorityError;
+use crate::authority::{Authority, IssuedCertificate};
+use crate::claims::Claims;
+use crate::policy::Name;
+use crate::provisioner::Provisioner;
+use crate::state::AuthorityState;
+use crate::x509;
+
+/// A signing request: a CSR, the one-time token that authorizes it, and options.
+#[derive(Clone, Debug, Default)]
+pub struct SignRequest {
+    /// The CSR, DER.
+    pub csr_der: Vec<u8>,
+    /// The one-time token (JWT).
+    pub token: String,
+    /// Requested notBefore (default: now, backdated).
+    pub not_before: Option<SystemTime>,
+    /// Requested notAfter (default: notBefore + the provisioner's default duration).
+    pub not_after: Option<SystemTime>,
+    /// Values the requester supplies to the template, as `.Insecure.User`.
+    pub template_data: Option<Value>,
+}
+
+/// Key usages a leaf may never carry.
+const CA_KEY_USAGES: [&str; 2] = ["certSign", "crlSign"];
+/// Extensions a template may not set by raw OID on a leaf: basicConstraints,
+/// nameConstraints, and the provisioner extension (the authority writes that one).
+const RESERVED_RAW_EXTENSIONS: [&str; 3] =
+    ["2.5.29.19", "2.5.29.30", x509::PROVISIONER_EXTENSION_OID];
+
+impl Authority {
+    /// Issues a certificate for a CSR authorized by a one-time token.
+    ///
+    /// In order: the CSR's signature and key strength; the token (signature, audience, times,
+    /// lifetime, provisioner); the template renders; then what no template may override:
+    /// validity within the provisioner's claims, no CA certificate, every name within the
+    /// token's `sans` and the name policies. The token id and the certificate are recorded in
+    /// one durable transaction, so a token buys exactly one certificate.
+    pub async fn sign(&self, request: SignRequest) -> Result<IssuedCertificate, AuthorityError> {
+        let state = self.state()?;
+        let claims = match self.validate_token(&state, &request.token, Operation::Sign) {
+            Ok(claims) => claims,
+            Err(e) => {
+                self.audit("refuse", None, None, None, format!("sign: {e}"))
+                    .await;
+                return Err(e);
+            }
+        };
+        let Some(provisioner) = state.provisioners.by_name(&claims.issuer).cloned() else {
+            return Err(AuthorityError::Unauthorized(format!(
+                "unknown provisioner {:?}",
+                claims.issuer
+            )));
+        };
+        match self.issue(&state, &provisioner, &claims, &request) {
+            Ok((certificate, record)) => {
+                let serial = record.serial.clone();
+                let subject = record.subject.clone();
+                self.store
+                    .record_issuance(claims.jti.clone(), claims.expires_at, record)
+                    .await
+                    .map_err(AuthorityError::from)?;
+                self.audit(
+                    "issue",
+                    Some(&provisioner),
+                    Some(&serial),
+                    Some(&subject),
+                    format!("sans={:?}", claims.sans),
+                )
+                .await;
+                Ok(IssuedCertificate {
+                    certificate,
+                    chain: vec![self.ca.intermediate.clone()],
+                    serial,
+                })
+            }
+            Err(e) => {
+                self.audit(
+                    "refuse",
+                    Some(&provisioner),
+                    None,
+                    Some(&claims.subject),
+                    format!("sign: {e}"),
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) fn validate_token(
+        &self,
+        state: &AuthorityState,
+        token: &str,
+        operation: Operation,
+    ) -> Result<ValidatedClaims, AuthorityError> {
+        let ctx = ValidationContext::new(operation, state.addresses.clone());
+        TokenValidator::new(&state.provisioners)
+            .validate(token, &ctx)
+            .map_err(|e| AuthorityError::Unauthorized(format!("invalid token: {e}")))
+    }
+
+    /// Everything between a valid token and a signed certificate (no I/O).
+    fn issue(
+        &self,
+        state: &AuthorityState,
+        provisioner: &Provisioner,
+        claims: &ValidatedClaims,
+        request: &SignRequest,
+    ) -> Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError> {
+        let csr = CertificateRequest::from_der(&request.csr_der)
+            .map_err(|e| AuthorityError::BadRequest(format!("invalid certificate request: {e}")))?;
+        // The CSR may not ask for more than the token allows (step's SANs validator), even
+        // though the default template takes the names from the token.
+        check_token_names(claims, None, csr.sans())?;
+        let token_sans: Vec<San> = claims.sans.iter().map(|s| San::guess(s)).collect();
+        let mut data = TemplateData::new(&claims.subject, &token_sans)
+            .with_request(&csr)
+            .map_err(|e| AuthorityError::BadRequest(e.to_string()))?
+            .with_token(token_value(claims));
+        if let Some(Value::Object(operator)) = &provisioner.template_data {
+            for (key, value) in operator {
+                data = data.set(key, value.clone());
+            }
+        }
+        if let Some(user) = &request.template_data {
+            data = data.with_user(user.clone());
+        }
+        let profile = render_profile(provisioner.template.as_ref(), &data.to_value())?;
+        let mut profile = enforce_leaf(profile)?;
+        let sans = profile
+            .all_sans()
+            .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
+        let common_name = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
+        check_token_names(claims, common_name.as_deref(), &sans)?;
+        check_policies(state, provisioner, common_name.as_deref(), &sans)?;
+        let validity = validity(state, &provisioner.claims, &profile, request)?;
+        profile
+            .extensions
+            .push(provisioner_raw_extension(provisioner)?);
+        let certificate = build_certificate(
+            &profile,
+            csr.public_key(),
+            Issuer::Ca(&self.ca.intermediate, self.ca.signer.as_ref()),
+            validity,
+        )
+        .map_err(|e| AuthorityError::BadRequest(format!("cannot build the certificate: {e}")))?;
+        let record = self.record_for(&certificate, &provisioner.name, &sans)?;
+        Ok((certificate, record))
+    }
+
+    pub(crate) fn record_for(
+        &self,
+        certificate: &mayfly_template::Certificate,
+        provisioner: &str,
+        sans: &[San],
+    ) -> Result<CertificateRecord, AuthorityError> {
+        let (not_before, not_after) = x509::validity_unix(certificate);
+        Ok(CertificateRecord {
+            serial: x509::serial_hex(certificate),
+            der: Some(
+                mayfly_template::certificate_to_der(certificate)
+                    .map_err(|e| AuthorityError::Internal(e.to_string()))?,
+            ),
+            subject: certificate.tbs_certificate().subject().to_string(),
+            sans: sans.iter().map(san_text).collect(),
+            not_before,
+            not_after,
+            provisioner: provisioner.to_owned(),
+            issuer: self.ca.issuer_id.clone(),
+        })
+    }
+}
+
+fn token_value(claims: &ValidatedClaims) -> Value {
+    serde_json::json!({
+        "iss": claims.issuer, "sub": claims.subject, "sans": claims.sans,
+        "aud": claims.audience, "jti": claims.jti, "exp": claims.expires_at,
+        "nbf": claims.not_before, "iat": claims.issued_at, "sha": claims.root_fingerprint,
+    })
+}
+
+/// Renders the provisioner's template (or the default leaf template) into a profile.
+pub(crate) fn render_profile(
+    template: Option<&Template>,
+    data: &Value,
+) -> Result<CertificateProfile, AuthorityError> {
+    let rendered = match template {
+        Some(template) => template.render(data),
+        None => Template::parse("leaf", DEFAULT_LEAF_TEMPLATE).and_then(|t| t.render(data)),
+    }
+    .map_err(|e| AuthorityError::BadRequest(format!("template: {e}")))?;
+    CertificateProfile::from_json(&rendered)
+        .map_err(|e| AuthorityError::BadRequest(format!("template output: {e}")))
+}
+
+/// What no template may put in a leaf: CA flags, CA key usages, reserved raw extensions.
+pub(crate) fn enforce_leaf(
+    profile: CertificateProfile,
+) -> Result<CertificateProfile, AuthorityError> {
+    let forbidden = |what: String| {
+        Err(AuthorityError::Forbidden(format!(
+            "the template asks for {what}, which a leaf certificate may not have"
+        )))
+    };
+    if profile.is_ca() {
+        return forbidden("a CA certificate (basicConstraints isCA)".into());
+    }
+    if profile.name_constraints.is_some() {
+        return forbidden("name constraints".into());
+    }
+    if let Some(usage) = profile
+        .key_usage
+        .0
+        .iter()
+        .find(|u| CA_KEY_USAGES.iter().any(|ca| ca.eq_ignore_ascii_case(u)))
+    {
+        return forbidden(format!("key usage {usage}"));
+    }
+    if let Some(ext) = profile
+        .extensions
+        .iter()
+        .find(|e| RESERVED_RAW_EXTENSIONS.contains(&e.id.as_str()))
+    {
+        return forbidden(format!("the raw extension {}", ext.id));
+    }
+    Ok(profile)
+}
+
+/// Every name of the certificate must be one the token allows: the SANs within `sans`, the
+/// common name equal to the token's subject or one of its SANs.
+fn check_token_names(
+    claims: &ValidatedClaims,
+    common_name: Option<&str>,
+    sans: &[San],
+) -> Result<(), AuthorityError> {
+    let allowed: Vec<San> = claims.sans.iter().map(|s| San::guess(s)).collect();
+    for san in sans {
+        if !allowed.iter().any(|a| same_name(a, san)) {
+            return Err(AuthorityError::Forbidden(format!(
+                "{} is not among the names the token allows ({})",
+                san_text(san),
+                claims.sans.join(", ")
+            )));
+        }
+    }
+    if let Some(cn) = common_name.filter(|cn| !cn.is_empty())
+        && cn != claims.subject
+        && !claims.sans.iter().any(|s| s == cn)
+    {
+        return Err(AuthorityError::Forbidden(format!(
+            "common name {cn:?} is neither the token's subject nor one of its names"
+        )));
+    }
+    Ok(())
+}
+
+fn same_name(a: &San, b: &San) -> bool {
+    match (a, b) {
+        (San::Dns(x), San::Dns(y)) => x.eq_ignore_ascii_case(y),
+        (San::Email(x), San::Email(y)) => x.eq_ignore_ascii_case(y),
+        (a, b) => a == b,
+    }
+}
+
+pub(crate) fn san_text(san: &San) -> String {
+    match san {
+        San::Dns(v) | San::Email(v) | San::Uri(v) => v.clone(),
+        San::Ip(ip) => ip.to_string(),
+    }
+}
+
+/// The authority's and the provisioner's name policies both apply.
+pub(crate) fn check_policies(
+    state: &AuthorityState,
+    provisioner: &Provisioner,
+    common_name: Option<&str>,
+    sans: &[San],
+) -> Result<(), AuthorityError> {
+    let names: Vec<Name<'_>> = sans
+        .iter()
+        .map(|san| match san {
+            San::Dns(v) => Name::Dns(v),
+            San::Email(v) => Name::Email(v),
+            San::Uri(v) => Name::Uri(v),
+            San::Ip(ip) => Name::Ip(*ip),
+        })
+        .collect();
+    for policy in [&state.policy, &provisioner.policy] {
+        policy
+            .check(common_name, &names)
+            .map_err(|e| AuthorityError::Forbidden(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The validity window: request over template over the provisioner's default, and always
+/// within [min, max] of the provisioner's claims.
+fn validity(
+    state: &AuthorityState,
+    claims: &Claims,
+    profile: &CertificateProfile,
+    request: &SignRequest,
+) -> Result<ValidityPeriod, AuthorityError> {
+    let from_profile = |s: &Option<String>| -> Result<Option<SystemTime>, AuthorityError> {
+        s.as_deref()
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map(SystemTime::from)
+                    .map_err(|e| {
+                        AuthorityError::BadRequest(format!(
+                            "template notBefore/notAfter {s:?}: {e}"
+                        ))
+                    })
+            })
+            .transpose()
+    };
+    let now = SystemTime::now();
+    let start = request.not_before.or(from_profile(&profile.not_before)?);
+    let end = request.not_after.or(from_profile(&profile.not_after)?);
+    let start_or_now = start.unwrap_or(now);
+    let end = end.unwrap_or(start_or_now + claims.default_duration);
+    let lifetime = end
+        .duration_since(start_or_now)
+        .map_err(|_| AuthorityError::BadRequest("notAfter is before notBefore".into()))?;
+    check_lifetime(claims, lifetime)?;
+    if end <= now {
+        return Err(AuthorityError::BadRequest("notAfter is in the past".into()));
+    }
+    let not_before = start.unwrap_or(now - state.backdate);
+    Ok(ValidityPeriod {
+        not_before: to_offset(not_before),
+        not_after: to_offset(end),
+    })
+}
+
+pub(crate) fn check_lifetime(claims: &Claims, lifetime: Duration) -> Result<(), AuthorityError> {
+    // Whole seconds: a 1-minute request measured against a backdated start is 59.999 s.
+    let show = |d: Duration| {
+        crate::config::GoDuration(Duration::from_secs(d.as_secs_f64().round() as u64)).to_string()
+    };
+    if lifetime > claims.max_duration {
+        return Err(AuthorityError::Forbidden(format!(
+            "requested validity {} is longer than the provisioner's maximum {}",
+            show(lifetime),
+            show(claims.max_duration)
+        )));
+    }
+    if lifetime < claims.min_duration {
+        return Err(AuthorityError::Forbidden(format!(
+            "requested validity {} is shorter than the provisioner's minimum {}",
+            show(lifetime),
+            show(claims.min_duration)
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn to_offset(t: SystemTime) -> time::OffsetDateTime {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+impl Authority {
+    /// Issues a certificate to an ACME client whose order for `identifiers` is ready: the
+    /// CSR must name exactly those identifiers; the ACME provisioner's template, claims and
+    /// policy apply as for tokens. A DNS identifier becomes the common name when the
+    /// provisioner sets `forceCN` (never an IP address).
+    pub async fn sign_acme(
+        &self,
+        provisioner_name: &str,
+        csr_der: &[u8],
+        identifiers: &[San],
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        let state = self.state()?;
+        let provisioner = state
+            .provisioners
+            .by_name(provisioner_name)
+            .filter(|p| matches!(p.kind, crate::ProvisionerKind::Acme))
+            .cloned()
+            .ok_or_else(|| {
+                AuthorityError::NotFound(format!("no ACME provisioner {provisioner_name:?}"))
+            })?;
+        let result = self.issue_acme(&state, &provisioner, csr_der, identifiers);
+        match result {
+            Ok((certificate, record)) => {
+                let serial = record.serial.clone();
+                let subject = record.subject.clone();
+                self.store.insert_certificate(record).await?;
+                self.audit(
+                    "issue",
+                    Some(&provisioner),
+                    Some(&serial),
+                    Some(&subject),
+                    "acme".into(),
+                )
+                .await;
+                Ok(IssuedCertificate {
+                    certificate,
+                    chain: vec![self.ca.intermediate.clone()],
+                    serial,
+                })
+            }
+            Err(e) => {
+                self.audit(
+                    "refuse",
+                    Some(&provisioner),
+                    None,
+                    None,
+                    format!("acme finalize: {e}"),
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    fn issue_acme(
+        &self,
+        state: &AuthorityState,
+        provisioner: &Provisioner,
+        csr_der: &[u8],
+        identifiers: &[San],
+    ) -> Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError> {
+        let csr = CertificateRequest::from_der(csr_der)
+            .map_err(|e| AuthorityError::BadRequest(format!("invalid certificate request: {e}")))?;
+        let requested: Vec<&San> = csr.sans().iter().collect();
+        let same_set = requested.len() == identifiers.len()
+            && identifiers
+                .iter()
+                .all(|id| requested.iter().any(|r| same_name(r, id)));
+        if !same_set {
+            return Err(AuthorityError::BadRequest(
+                "the CSR's names are not exactly the order's identifiers".into(),
+            ));
+        }
+        let force_cn =
+            matches!(&provisioner.config, crate::config::ProvisionerConfig::Acme(p) if p.force_cn);
+        let common_name = identifiers
+            .iter()
+            .find_map(|id| match id {
+                San::Dns(name) if force_cn => Some(name.as_str()),
+                _ => None,
+            })
+            .unwrap_or("");
+        let mut data = TemplateData::new(common_name, identifiers)
+            .with_request(&csr)
+            .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
+        if let Some(Value::Object(operator)) = &provisioner.template_data {
+            for (key, value) in operator {
+                data = data.set(key, value.clone());
+            }
+        }
+        let mut profile = enforce_leaf(render_profile(
+            provisioner.template.as_ref(),
+            &data.to_value(),
+        )?)?;
+        let sans = profile
+            .all_sans()
+            .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
+        if let Some(extra) = sans
+            .iter()
+            .find(|s| !identifiers.iter().any(|id| same_name(id, s)))
+        {
+            return Err(AuthorityError::Forbidden(format!(
+                "{} is not an identifier of the order",
+                san_text(extra)
+            )));
+        }
+        let cn = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
+        check_policies(state, provisioner, cn.as_deref(), &sans)?;
+        let request = SignRequest::default();
+        let validity = validity(state, &provisioner.claims, &profile, &request)?;
+        profile
+            .extensions
+            .push(provisioner_raw_extension(provisioner)?);
+        let certificate = build_certificate(
+            &profile,
+            csr.public_key(),
+            Issuer::Ca(&self.ca.intermediate, self.ca.signer.as_ref()),
+            validity,
+        )
+        .map_err(|e| AuthorityError::BadRequest(format!("cannot build the certificate: {e}")))?;
+        let record = self.record_for(&certificate, &provisioner.name, &sans)?;
+        Ok((certificate, record))
+    }
+}
+
+/// The provisioner extension as a template raw extension.
+fn provisioner_raw_extension(provisioner: &Provisioner) -> Result<RawExtension, AuthorityError> {
+    Ok(RawExtension {
+        id: x509::PROVISIONER_EXTENSION_OID.into(),
+        critical: false,
+        value: base64::engine::general_purpose::STANDARD.encode(x509::provisioner_extension(
+            provisioner.step_type(),
+            &provisioner.name,
+            provisioner.credential_id(),
+        )?),
+    })
+}

@@ -1,0 +1,356 @@
+//! ACME (RFC 8555) state: accounts, orders, authorizations, challenges, nonces, EAB keys.
+//!
+//! Every object is its own row with an optimistic-concurrency revision, so two requests for
+//! one account never overwrite each other's orders (no JSON list on the account).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::certs::MAX_KEY_LEN;
+use crate::error::{StoreError, check_len};
+use crate::store::Store;
+
+/// The kinds of ACME objects, each in its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcmeKind {
+    /// Accounts; `owner` is the account key's JWK thumbprint (unique).
+    Account,
+    /// Orders; `owner` is the account id.
+    Order,
+    /// Authorizations; `owner` is the account id.
+    Authorization,
+    /// Challenges; `owner` is the authorization id.
+    Challenge,
+}
+
+impl AcmeKind {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Account => "acme_accounts",
+            Self::Order => "acme_orders",
+            Self::Authorization => "acme_authzs",
+            Self::Challenge => "acme_challenges",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::Account => "ACME account",
+            Self::Order => "ACME order",
+            Self::Authorization => "ACME authorization",
+            Self::Challenge => "ACME challenge",
+        }
+    }
+}
+
+/// One ACME object. The protocol fields live in `data` (JSON, owned by the ACME crate);
+/// the columns the store queries on are kept apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcmeObject {
+    /// Its id (the last segment of its URL).
+    pub id: String,
+    /// The id it belongs to (see [`AcmeKind`]).
+    pub owner: String,
+    /// Its RFC 8555 status (`pending`, `valid`, ...).
+    pub status: String,
+    /// When it expires, unix seconds (0: never).
+    pub expires_at: i64,
+    /// Its JSON document.
+    pub data: String,
+    /// Bumped by every update; pass it back to [`AcmeStore::update_object`].
+    pub revision: i64,
+}
+
+/// An external account binding key issued to an operator. The HMAC key is zeroized on drop
+/// and never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, zeroize::ZeroizeOnDrop)]
+pub struct EabKey {
+    /// The key id the client sends.
+    pub key_id: String,
+    /// The ACME provisioner it belongs to.
+    pub provisioner: String,
+    /// The HMAC key.
+    pub hmac_key: Vec<u8>,
+    /// The account it was bound to, once used.
+    pub bound_account: Option<String>,
+}
+
+impl std::fmt::Debug for EabKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EabKey")
+            .field("key_id", &self.key_id)
+            .field("provisioner", &self.provisioner)
+            .field("bound_account", &self.bound_account)
+            .finish_non_exhaustive()
+    }
+}
+
+/// ACME state.
+pub trait AcmeStore {
+    /// Creates an object; an existing id (or account thumbprint) is
+    /// [`StoreError::AlreadyExists`]. The stored revision starts at 1.
+    fn create_object(
+        &self,
+        kind: AcmeKind,
+        object: AcmeObject,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The object with this id.
+    fn object(
+        &self,
+        kind: AcmeKind,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<AcmeObject>, StoreError>> + Send;
+    /// The objects owned by `owner` (an account's orders, an authorization's challenges;
+    /// for accounts, the account with this key thumbprint), oldest first.
+    fn objects_of(
+        &self,
+        kind: AcmeKind,
+        owner: &str,
+    ) -> impl Future<Output = Result<Vec<AcmeObject>, StoreError>> + Send;
+    /// Replaces status and data if the stored revision is still `object.revision`;
+    /// `Ok(false)` when someone else updated it first (re-read and retry).
+    fn update_object(
+        &self,
+        kind: AcmeKind,
+        object: AcmeObject,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Records an issued nonce.
+    fn add_nonce(
+        &self,
+        nonce: String,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Consumes a nonce: `Ok(true)` exactly once for a nonce issued and not expired at `now`.
+    fn consume_nonce(
+        &self,
+        nonce: String,
+        now: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Stores a new EAB key.
+    fn add_eab_key(&self, key: EabKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The EAB key with this id.
+    fn eab_key(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<EabKey>, StoreError>> + Send;
+    /// Binds an unused EAB key to `account`: `Ok(false)` if missing or already bound.
+    fn bind_eab_key(
+        &self,
+        key_id: String,
+        account: String,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+fn object_from_row(row: &AnyRow) -> Result<AcmeObject, StoreError> {
+    Ok(AcmeObject {
+        id: row.try_get("id")?,
+        owner: row.try_get("owner")?,
+        status: row.try_get("status")?,
+        expires_at: row.try_get("expires_at")?,
+        data: row.try_get("data")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+const OBJECT_COLUMNS: &str = "id, owner, status, expires_at, data, revision";
+
+fn check_object(o: &AcmeObject) -> Result<(), StoreError> {
+    check_len("id", &o.id, MAX_KEY_LEN)?;
+    check_len("owner", &o.owner, MAX_KEY_LEN)?;
+    check_len("status", &o.status, MAX_KEY_LEN)
+}
+
+impl AcmeStore for Store {
+    async fn create_object(&self, kind: AcmeKind, object: AcmeObject) -> Result<(), StoreError> {
+        check_object(&object)?;
+        let sql = self
+            .dialect()
+            .sql(format!(
+                "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, created_at) \
+             VALUES (?, ?, ?, ?, ?, 1, ?)",
+                kind.table()
+            ))
+            .0;
+        self.write(move |c| {
+            let (sql, object) = (sql.clone(), object.clone());
+            Box::pin(async move {
+                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&object.id)
+                    .bind(&object.owner)
+                    .bind(&object.status)
+                    .bind(object.expires_at)
+                    .bind(&object.data)
+                    .bind(crate::now())
+                    .execute(c)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists {
+                        what: kind.what(),
+                        key: object.id,
+                    });
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn object(&self, kind: AcmeKind, id: &str) -> Result<Option<AcmeObject>, StoreError> {
+        let sql = crate::select(
+            self.dialect(),
+            OBJECT_COLUMNS,
+            &format!("{} WHERE id = ?", kind.table()),
+        );
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(object_from_row).transpose()
+    }
+
+    async fn objects_of(&self, kind: AcmeKind, owner: &str) -> Result<Vec<AcmeObject>, StoreError> {
+        let sql = crate::select(
+            self.dialect(),
+            OBJECT_COLUMNS,
+            &format!("{} WHERE owner = ? ORDER BY created_at, id", kind.table()),
+        );
+        let rows = sqlx::query(sql).bind(owner).fetch_all(self.pool()).await?;
+        rows.iter().map(object_from_row).collect()
+    }
+
+    async fn update_object(&self, kind: AcmeKind, object: AcmeObject) -> Result<bool, StoreError> {
+        check_object(&object)?;
+        let sql = self
+            .dialect()
+            .sql(format!(
+                "UPDATE {} SET status = ?, expires_at = ?, data = ?, revision = revision + 1 \
+             WHERE id = ? AND revision = ?",
+                kind.table()
+            ))
+            .0;
+        self.write(move |c| {
+            let (sql, object) = (sql.clone(), object.clone());
+            Box::pin(async move {
+                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&object.status)
+                    .bind(object.expires_at)
+                    .bind(&object.data)
+                    .bind(&object.id)
+                    .bind(object.revision)
+                    .execute(c)
+                    .await?
+                    .rows_affected();
+                Ok(n == 1)
+            })
+        })
+        .await
+    }
+
+    async fn add_nonce(&self, nonce: String, expires_at: i64) -> Result<(), StoreError> {
+        check_len("nonce", &nonce, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let nonce = nonce.clone();
+            Box::pin(async move {
+                sqlx::query(d.sql("INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?)"))
+                    .bind(&nonce)
+                    .bind(expires_at)
+                    .execute(c)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn consume_nonce(&self, nonce: String, now: i64) -> Result<bool, StoreError> {
+        let d = self.dialect();
+        self.write(move |c| {
+            let nonce = nonce.clone();
+            Box::pin(async move {
+                let n = sqlx::query(
+                    d.sql("DELETE FROM acme_nonces WHERE nonce = ? AND expires_at >= ?"),
+                )
+                .bind(&nonce)
+                .bind(now)
+                .execute(c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            })
+        })
+        .await
+    }
+
+    async fn add_eab_key(&self, key: EabKey) -> Result<(), StoreError> {
+        check_len("key id", &key.key_id, MAX_KEY_LEN)?;
+        check_len("provisioner", &key.provisioner, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let key = key.clone();
+            Box::pin(async move {
+                let n = sqlx::query(d.sql(
+                    "INSERT IGNORE INTO acme_eab_keys (key_id, provisioner, hmac_key, \
+                     bound_account, created_at) VALUES (?, ?, ?, ?, ?)",
+                ))
+                .bind(&key.key_id)
+                .bind(&key.provisioner)
+                .bind(&key.hmac_key)
+                .bind(key.bound_account.as_deref())
+                .bind(crate::now())
+                .execute(c)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists {
+                        what: "EAB key",
+                        key: key.key_id.clone(),
+                    });
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn eab_key(&self, key_id: &str) -> Result<Option<EabKey>, StoreError> {
+        let row = sqlx::query(self.dialect().sql(
+            "SELECT key_id, provisioner, hmac_key, bound_account FROM acme_eab_keys \
+             WHERE key_id = ?",
+        ))
+        .bind(key_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(EabKey {
+                key_id: r.try_get("key_id")?,
+                provisioner: r.try_get("provisioner")?,
+                hmac_key: r.try_get("hmac_key")?,
+                bound_account: r.try_get("bound_account")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn bind_eab_key(&self, key_id: String, account: String) -> Result<bool, StoreError> {
+        check_len("account", &account, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let (account, key_id) = (account.clone(), key_id.clone());
+            Box::pin(async move {
+                let n = sqlx::query(d.sql(
+                    "UPDATE acme_eab_keys SET bound_account = ? \
+                     WHERE key_id = ? AND bound_account IS NULL",
+                ))
+                .bind(&account)
+                .bind(&key_id)
+                .execute(c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,350 @@
+//! Issued certificates, revocations and one-time token ids.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::{StoreError, check_len};
+use crate::store::Store;
+
+/// Longest serial (hex), token id, provisioner or issuer name the store accepts.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// An issued certificate as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Serial number as lowercase hex, in one canonical form the caller picks (e.g. the
+    /// minimal DER integer's bytes).
+    pub serial: String,
+    /// The certificate's DER; `None` once pruned after expiry.
+    pub der: Option<Vec<u8>>,
+    /// The subject as a display string.
+    pub subject: String,
+    /// The subject alternative names, as display strings.
+    pub sans: Vec<String>,
+    /// notBefore, unix seconds.
+    pub not_before: i64,
+    /// notAfter, unix seconds.
+    pub not_after: i64,
+    /// The provisioner that authorized it.
+    pub provisioner: String,
+    /// The issuing CA (e.g. its subject key identifier in hex).
+    pub issuer: String,
+}
+
+/// A revocation: kept forever, never pruned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// Serial number (lowercase hex).
+    pub serial: String,
+    /// When it was revoked, unix seconds.
+    pub revoked_at: i64,
+    /// RFC 5280 CRLReason code.
+    pub reason: i64,
+    /// Free-text reason given by the requester.
+    pub reason_text: String,
+    /// Who revoked it (provisioner, admin or `mtls`).
+    pub revoked_by: String,
+    /// The issuing CA, to build its CRL.
+    pub issuer: String,
+    /// The certificate's notAfter if known: it leaves CRLs after that.
+    pub not_after: Option<i64>,
+}
+
+/// Issued certificates.
+pub trait CertificateStore {
+    /// Stores an issued certificate; a second certificate with the same serial is
+    /// [`StoreError::DuplicateSerial`].
+    fn insert_certificate(
+        &self,
+        cert: CertificateRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records the use of token `jti` (valid until `jti_expires_at`) and the certificate it
+    /// bought, atomically: a reused token is [`StoreError::TokenReplayed`] and stores nothing.
+    fn record_issuance(
+        &self,
+        jti: String,
+        jti_expires_at: i64,
+        cert: CertificateRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The certificate with this serial.
+    fn certificate(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = Result<Option<CertificateRecord>, StoreError>> + Send;
+    /// Up to `limit` certificates in serial order, starting after `after` (paging).
+    fn list_certificates(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<CertificateRecord>, StoreError>> + Send;
+}
+
+/// Revocations, for CRLs and OCSP.
+pub trait RevocationStore {
+    /// Revokes durably. Idempotent: revoking again returns the record stored first.
+    fn revoke(
+        &self,
+        record: RevocationRecord,
+    ) -> impl Future<Output = Result<RevocationRecord, StoreError>> + Send;
+    /// The revocation of this serial, if revoked (OCSP status).
+    fn revocation(
+        &self,
+        serial: &str,
+    ) -> impl Future<Output = Result<Option<RevocationRecord>, StoreError>> + Send;
+    /// Revocations by `issuer` still to list on its CRL at `now` (not expired).
+    fn list_revoked(
+        &self,
+        issuer: &str,
+        now: i64,
+    ) -> impl Future<Output = Result<Vec<RevocationRecord>, StoreError>> + Send;
+}
+
+/// One-time token ids: the replay guarantee, across restarts and instances.
+pub trait TokenReplay {
+    /// Records `jti` as used until `expires_at`. `Ok(true)` on first use, `Ok(false)` when it
+    /// was used before (refuse the request).
+    fn record_token(
+        &self,
+        jti: String,
+        expires_at: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+const CERT_COLUMNS: &str = "serial, der, subject, sans, not_before, not_after, provisioner, issuer";
+
+fn check_cert(cert: &CertificateRecord) -> Result<(), StoreError> {
+    check_len("serial", &cert.serial, MAX_KEY_LEN)?;
+    if !cert
+        .serial
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(StoreError::InvalidInput {
+            field: "serial",
+            reason: "must be lowercase hex".into(),
+        });
+    }
+    check_len("provisioner", &cert.provisioner, MAX_KEY_LEN)?;
+    check_len("issuer", &cert.issuer, MAX_KEY_LEN)
+}
+
+async fn insert_cert(
+    conn: &mut AnyConnection,
+    store_dialect: crate::dialect::Dialect,
+    cert: &CertificateRecord,
+) -> Result<(), StoreError> {
+    let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::InvalidInput {
+        field: "sans",
+        reason: e.to_string(),
+    })?;
+    let inserted = sqlx::query(store_dialect.sql(
+        "INSERT IGNORE INTO certificates (serial, der, subject, sans, not_before, not_after, \
+         provisioner, issuer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ))
+    .bind(&cert.serial)
+    .bind(cert.der.as_deref())
+    .bind(&cert.subject)
+    .bind(sans)
+    .bind(cert.not_before)
+    .bind(cert.not_after)
+    .bind(&cert.provisioner)
+    .bind(&cert.issuer)
+    .bind(crate::now())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(StoreError::DuplicateSerial(cert.serial.clone()));
+    }
+    Ok(())
+}
+
+async fn insert_token(
+    conn: &mut AnyConnection,
+    dialect: crate::dialect::Dialect,
+    jti: &str,
+    expires_at: i64,
+) -> Result<bool, StoreError> {
+    let inserted =
+        sqlx::query(dialect.sql("INSERT IGNORE INTO used_tokens (jti, expires_at) VALUES (?, ?)"))
+            .bind(jti)
+            .bind(expires_at)
+            .execute(conn)
+            .await?
+            .rows_affected();
+    Ok(inserted == 1)
+}
+
+fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
+    let sans: String = row.try_get("sans")?;
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        der: row.try_get("der")?,
+        subject: row.try_get("subject")?,
+        sans: serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt {
+            what: "certificate SANs",
+            reason: e.to_string(),
+        })?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        provisioner: row.try_get("provisioner")?,
+        issuer: row.try_get("issuer")?,
+    })
+}
+
+fn revocation_from_row(row: &AnyRow) -> Result<RevocationRecord, StoreError> {
+    Ok(RevocationRecord {
+        serial: row.try_get("serial")?,
+        revoked_at: row.try_get("revoked_at")?,
+        reason: row.try_get("reason")?,
+        reason_text: row.try_get("reason_text")?,
+        revoked_by: row.try_get("revoked_by")?,
+        issuer: row.try_get("issuer")?,
+        not_after: row.try_get("not_after")?,
+    })
+}
+
+const REVOCATION_COLUMNS: &str =
+    "serial, revoked_at, reason, reason_text, revoked_by, issuer, not_after";
+
+impl CertificateStore for Store {
+    async fn insert_certificate(&self, cert: CertificateRecord) -> Result<(), StoreError> {
+        check_cert(&cert)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let cert = cert.clone();
+            Box::pin(async move { insert_cert(c, d, &cert).await })
+        })
+        .await
+    }
+
+    async fn record_issuance(
+        &self,
+        jti: String,
+        jti_expires_at: i64,
+        cert: CertificateRecord,
+    ) -> Result<(), StoreError> {
+        check_cert(&cert)?;
+        check_len("token id", &jti, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let (jti, cert) = (jti.clone(), cert.clone());
+            Box::pin(async move {
+                if !insert_token(c, d, &jti, jti_expires_at).await? {
+                    return Err(StoreError::TokenReplayed(jti));
+                }
+                insert_cert(c, d, &cert).await
+            })
+        })
+        .await
+    }
+
+    async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError> {
+        let sql = crate::select(
+            self.dialect(),
+            CERT_COLUMNS,
+            "certificates WHERE serial = ?",
+        );
+        let row = sqlx::query(sql)
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(cert_from_row).transpose()
+    }
+
+    async fn list_certificates(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CertificateRecord>, StoreError> {
+        let sql = crate::select(
+            self.dialect(),
+            CERT_COLUMNS,
+            "certificates WHERE serial > ? ORDER BY serial LIMIT ?",
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(cert_from_row).collect()
+    }
+}
+
+impl RevocationStore for Store {
+    async fn revoke(&self, record: RevocationRecord) -> Result<RevocationRecord, StoreError> {
+        check_len("serial", &record.serial, MAX_KEY_LEN)?;
+        check_len("revoked by", &record.revoked_by, MAX_KEY_LEN)?;
+        check_len("issuer", &record.issuer, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let record = record.clone();
+            Box::pin(async move {
+                sqlx::query(d.sql(
+                    "INSERT IGNORE INTO revocations (serial, revoked_at, reason, reason_text, \
+                     revoked_by, issuer, not_after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ))
+                .bind(&record.serial)
+                .bind(record.revoked_at)
+                .bind(record.reason)
+                .bind(&record.reason_text)
+                .bind(&record.revoked_by)
+                .bind(&record.issuer)
+                .bind(record.not_after)
+                .execute(&mut *c)
+                .await?;
+                let sql = crate::select(d, REVOCATION_COLUMNS, "revocations WHERE serial = ?");
+                let row = sqlx::query(sql)
+                    .bind(&record.serial)
+                    .fetch_one(&mut *c)
+                    .await?;
+                revocation_from_row(&row)
+            })
+        })
+        .await
+    }
+
+    async fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
+        let sql = crate::select(
+            self.dialect(),
+            REVOCATION_COLUMNS,
+            "revocations WHERE serial = ?",
+        );
+        let row = sqlx::query(sql)
+            .bind(serial)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(revocation_from_row).transpose()
+    }
+
+    async fn list_revoked(
+        &self,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Vec<RevocationRecord>, StoreError> {
+        let sql = crate::select(
+            self.dialect(),
+            REVOCATION_COLUMNS,
+            "revocations WHERE issuer = ? AND (not_after IS NULL OR not_after >= ?) \
+             ORDER BY serial",
+        );
+        let rows = sqlx::query(sql)
+            .bind(issuer)
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(revocation_from_row).collect()
+    }
+}
+
+impl TokenReplay for Store {
+    async fn record_token(&self, jti: String, expires_at: i64) -> Result<bool, StoreError> {
+        check_len("token id", &jti, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let jti = jti.clone();
+            Box::pin(async move { insert_token(c, d, &jti, expires_at).await })
+        })
+        .await
+    }
+}

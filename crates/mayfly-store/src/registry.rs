@@ -1,0 +1,174 @@
+//! Provisioners and admins for remote management, with a change counter for HA polling.
+
+use sqlx::{AnyConnection, Row};
+
+use crate::certs::MAX_KEY_LEN;
+use crate::dialect::Dialect;
+use crate::error::{StoreError, check_len};
+use crate::store::Store;
+
+/// Which registry an entry belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryKind {
+    /// Provisioners (JSON as in ca.json's `authority.provisioners`).
+    Provisioner,
+    /// Admins.
+    Admin,
+}
+
+impl RegistryKind {
+    fn key(self) -> &'static str {
+        match self {
+            Self::Provisioner => "provisioner",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// One stored provisioner or admin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEntry {
+    /// Its unique name.
+    pub name: String,
+    /// Its JSON document.
+    pub data: String,
+    /// When it last changed, unix seconds.
+    pub updated_at: i64,
+}
+
+/// Provisioners and admins managed remotely; every change bumps one revision counter that
+/// other instances poll to know when to reload.
+pub trait RegistryStore {
+    /// Creates or replaces entry `name` with the JSON `data`; returns the new revision.
+    fn put_entry(
+        &self,
+        kind: RegistryKind,
+        name: String,
+        data: String,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Deletes entry `name`; returns the new revision, or `None` if there was no such entry.
+    fn delete_entry(
+        &self,
+        kind: RegistryKind,
+        name: String,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+    /// All entries of `kind`, by name.
+    fn entries(
+        &self,
+        kind: RegistryKind,
+    ) -> impl Future<Output = Result<Vec<RegistryEntry>, StoreError>> + Send;
+    /// The revision counter (0 before any change).
+    fn registry_revision(&self) -> impl Future<Output = Result<i64, StoreError>> + Send;
+}
+
+const COUNTER: &str = "registry";
+
+async fn bump(conn: &mut AnyConnection, d: Dialect) -> Result<i64, StoreError> {
+    sqlx::query(d.ensure_row("INSERT INTO counters (name, value) VALUES (?, 0)", "name"))
+        .bind(COUNTER)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(d.sql("UPDATE counters SET value = value + 1 WHERE name = ?"))
+        .bind(COUNTER)
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query(d.sql("SELECT value FROM counters WHERE name = ?"))
+        .bind(COUNTER)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(0)?)
+}
+
+impl RegistryStore for Store {
+    async fn put_entry(
+        &self,
+        kind: RegistryKind,
+        name: String,
+        data: String,
+    ) -> Result<i64, StoreError> {
+        check_len("name", &name, MAX_KEY_LEN)?;
+        serde_json::from_str::<serde_json::Value>(&data).map_err(|e| StoreError::InvalidInput {
+            field: "registry entry",
+            reason: format!("not JSON: {e}"),
+        })?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let (name, data) = (name.clone(), data.clone());
+            Box::pin(async move {
+                sqlx::query(d.sql("DELETE FROM registry WHERE kind = ? AND name = ?"))
+                    .bind(kind.key())
+                    .bind(&name)
+                    .execute(&mut *c)
+                    .await?;
+                sqlx::query(d.sql(
+                    "INSERT INTO registry (kind, name, data, updated_at) VALUES (?, ?, ?, ?)",
+                ))
+                .bind(kind.key())
+                .bind(&name)
+                .bind(&data)
+                .bind(crate::now())
+                .execute(&mut *c)
+                .await?;
+                bump(c, d).await
+            })
+        })
+        .await
+    }
+
+    async fn delete_entry(
+        &self,
+        kind: RegistryKind,
+        name: String,
+    ) -> Result<Option<i64>, StoreError> {
+        let d = self.dialect();
+        self.write(move |c| {
+            let name = name.clone();
+            Box::pin(async move {
+                let gone = sqlx::query(d.sql("DELETE FROM registry WHERE kind = ? AND name = ?"))
+                    .bind(kind.key())
+                    .bind(&name)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                if gone == 0 {
+                    return Ok(None);
+                }
+                bump(c, d).await.map(Some)
+            })
+        })
+        .await
+    }
+
+    async fn entries(&self, kind: RegistryKind) -> Result<Vec<RegistryEntry>, StoreError> {
+        let rows = sqlx::query(
+            self.dialect()
+                .sql("SELECT name, data, updated_at FROM registry WHERE kind = ? ORDER BY name"),
+        )
+        .bind(kind.key())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RegistryEntry {
+                    name: r.try_get("name")?,
+                    data: r.try_get("data")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn registry_revision(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            self.dialect()
+                .sql("SELECT value FROM counters WHERE name = ?"),
+        )
+        .bind(COUNTER)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get(0)?,
+            None => 0,
+        })
+    }
+}

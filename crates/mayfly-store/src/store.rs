@@ -1,0 +1,484 @@
+//! The `Store` handle: opening, migrations, and the write path (group commit on SQLite).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::DbConfig;
+use crate::dialect::{Dialect, SCHEMA_VERSION};
+use crate::error::StoreError;
+
+/// A boxed, sendable future borrowing for `'a`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Most writes one SQLite transaction carries (group commit).
+const MAX_BATCH: usize = 512;
+/// How long SQLite waits for another process's lock before failing.
+const BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// A handle to the store: cheap to clone, shared by every task of the process.
+///
+/// Opened from step-ca's `db` block ([`DbConfig`]). On SQLite every write goes through one
+/// writer task that commits the writes waiting at that moment in a single durable
+/// transaction (WAL, `synchronous=FULL`; each write in its own savepoint), so a write is
+/// acknowledged only once it is on disk. On MySQL/MariaDB and PostgreSQL each write is its
+/// own transaction on a pooled connection.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    dialect: Dialect,
+    writer: Option<mpsc::Sender<Box<dyn Job>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.inner.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store described by `config` and brings its schema up
+    /// to date. Must run inside a tokio runtime.
+    pub async fn open(config: &DbConfig) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = config.dialect();
+        if let Some(db) = config.database_name()? {
+            create_database(config, dialect, &db).await?;
+        }
+        let options = config.connect_options()?;
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                // WAL is a property of the file: set it once, before the pool opens.
+                let mut first = options.connect().await?;
+                first.execute("PRAGMA journal_mode=WAL").await?;
+                first.close().await?;
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout={BUSY_TIMEOUT_MS}"
+                            )))
+                            .await?;
+                            conn.execute("PRAGMA synchronous=FULL").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            _ => {
+                AnyPoolOptions::new()
+                    .max_connections(24)
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        migrate(&pool, dialect).await?;
+        let writer = if dialect == Dialect::Sqlite {
+            let conn = pool.acquire().await?.detach();
+            let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+            tokio::spawn(run_writer(conn, rx));
+            Some(tx)
+        } else {
+            None
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                dialect,
+                writer,
+            }),
+        })
+    }
+
+    /// The pool reads run on.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    /// The backend's SQL dialect.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// The schema version of the database (the newest migration applied).
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        current_version(self.pool(), self.dialect()).await
+    }
+
+    /// Checks the database's integrity: `PRAGMA integrity_check` on SQLite, `CHECK TABLE` on
+    /// MySQL/MariaDB, a full scan of every table on PostgreSQL. Returns the problems found
+    /// (empty when sound).
+    pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        if self.dialect() == Dialect::Sqlite {
+            let rows = sqlx::query("PRAGMA integrity_check")
+                .fetch_all(self.pool())
+                .await?;
+            let mut problems = Vec::new();
+            for row in rows {
+                let line: String = row.try_get(0)?;
+                if line != "ok" {
+                    problems.push(line);
+                }
+            }
+            return Ok(problems);
+        }
+        if self.dialect() == Dialect::Mysql {
+            // InnoDB checks each table and its indexes.
+            let sql = format!("CHECK TABLE {}", crate::TABLES.join(", "));
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(self.pool())
+                .await?;
+            let mut problems = Vec::new();
+            for row in rows {
+                let (table, kind, text): (String, String, String) =
+                    (row.try_get(0)?, row.try_get(2)?, row.try_get(3)?);
+                if kind == "error" || (kind == "status" && text != "OK") {
+                    problems.push(format!("{table}: {text}"));
+                }
+            }
+            return Ok(problems);
+        }
+        // PostgreSQL: every table must scan end to end.
+        for table in crate::TABLES {
+            let sql = format!("SELECT COUNT(*) FROM {table}");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_one(self.pool())
+                .await?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Runs `op` in a durable write transaction and returns its result once committed.
+    /// If `op` fails, none of its writes are kept. On MySQL/PostgreSQL a transaction chosen
+    /// as a deadlock victim (or failing serialization) is retried, which is why `op` is `Fn`.
+    pub(crate) async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>
+            + Send
+            + 'static,
+    {
+        match &self.inner.writer {
+            Some(writer) => {
+                let (done, result) = oneshot::channel();
+                let job: Box<dyn Job> = Box::new(WriteJob {
+                    op,
+                    result: None,
+                    done,
+                });
+                writer
+                    .send(job)
+                    .await
+                    .map_err(|_| StoreError::WriterStopped)?;
+                result.await.map_err(|_| StoreError::WriterStopped)?
+            }
+            None => {
+                let mut attempt = 0u32;
+                loop {
+                    match self.transaction(&op).await {
+                        Err(e) if is_retryable(&e) && attempt < MAX_RETRIES => {
+                            attempt += 1;
+                            tracing::debug!(attempt, error = %e, "store: retrying write");
+                            tokio::time::sleep(backoff(attempt)).await;
+                        }
+                        result => return result,
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt of a server write: begin, run, commit (or roll back).
+    async fn transaction<R, F>(&self, op: &F) -> Result<R, StoreError>
+    where
+        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>,
+    {
+        let mut tx = self.inner.pool.begin().await?;
+        match op(&mut tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropping an unfinished transaction rolls it back too; this is the fast path.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// How often a deadlocked server write is retried.
+const MAX_RETRIES: u32 = 10;
+
+/// True for the errors that mean "the server rolled this transaction back, try again":
+/// SQLSTATE 40001 (serialization failure; MySQL deadlock) and 40P01 (PostgreSQL deadlock).
+fn is_retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(d))
+        if matches!(d.code().as_deref(), Some("40001" | "40P01")))
+}
+
+/// A short, jittered pause before retry `attempt`.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % 1_000);
+    std::time::Duration::from_micros(u64::from(attempt) * 2_000 + jitter * 3)
+}
+
+/// One queued write.
+trait Job: Send {
+    /// Runs the write in the open transaction, keeping its result; returns whether it
+    /// succeeded. May run again (after a rollback) before [`Job::finish`].
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+    /// Delivers the kept result once `commit` is known, or the commit's failure.
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct WriteJob<F, R> {
+    op: F,
+    result: Option<Result<R, StoreError>>,
+    done: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R, F> Job for WriteJob<F, R>
+where
+    R: Send + 'static,
+    F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>> + Send + 'static,
+{
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
+        Box::pin(async move {
+            let result = (self.op)(conn).await;
+            let ok = result.is_ok();
+            self.result = Some(result);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let Self { result, done, .. } = *self;
+        let result = commit.and_then(|()| {
+            result.unwrap_or_else(|| Err(StoreError::Commit("the write never ran".into())))
+        });
+        // The caller may have gone away; the write stands either way.
+        let _ = done.send(result);
+    }
+}
+
+/// The SQLite writer: takes every write waiting, commits them in one transaction.
+async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut last_len = 1;
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // The writers the last commit woke are about to send their next write: let them
+        // join this batch rather than wait a whole fsync for the next one.
+        for _ in 0..8 {
+            if batch.len() >= last_len {
+                break;
+            }
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        last_len = batch.len();
+        let commit = commit_batch(&mut conn, &mut batch).await;
+        for job in batch.drain(..) {
+            job.finish(
+                commit
+                    .as_ref()
+                    .map(|_| ())
+                    .map_err(|m| StoreError::Commit(m.clone())),
+            );
+        }
+    }
+}
+
+/// Commits `jobs` in one transaction. The fast path runs them back to back; if one fails,
+/// the transaction is rolled back and they run again, each in its own savepoint, so a
+/// failed write takes none of the others down with it.
+async fn commit_batch(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let outcome = async {
+        if !run_batch(conn, jobs, false).await? {
+            conn.execute("ROLLBACK").await?;
+            run_batch(conn, jobs, true).await?;
+        }
+        conn.execute("COMMIT").await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "store: group commit failed");
+        let _ = conn.execute("ROLLBACK").await;
+    }
+    outcome.map_err(|e| e.to_string())
+}
+
+/// Opens the transaction and runs the jobs; without savepoints it stops at the first
+/// failure and returns `false`.
+async fn run_batch(
+    conn: &mut AnyConnection,
+    jobs: &mut [Box<dyn Job>],
+    savepoints: bool,
+) -> Result<bool, sqlx::Error> {
+    conn.execute("BEGIN IMMEDIATE").await?;
+    for job in jobs.iter_mut() {
+        if !savepoints {
+            if !job.run(conn).await {
+                return Ok(false);
+            }
+            continue;
+        }
+        conn.execute("SAVEPOINT w").await?;
+        if !job.run(conn).await {
+            conn.execute("ROLLBACK TO w").await?;
+        }
+        conn.execute("RELEASE w").await?;
+    }
+    Ok(true)
+}
+
+/// Creates the server database `db` when it does not exist yet.
+async fn create_database(config: &DbConfig, dialect: Dialect, db: &str) -> Result<(), StoreError> {
+    let admin: AnyConnectOptions = config.admin_options()?;
+    let mut conn = admin.connect().await?;
+    let create = match dialect {
+        Dialect::Mysql => Some(format!(
+            "CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        )),
+        _ => {
+            let exists = sqlx::query(dialect.sql("SELECT 1 FROM pg_database WHERE datname = ?"))
+                .bind(db)
+                .fetch_optional(&mut conn)
+                .await?
+                .is_some();
+            (!exists).then(|| format!("CREATE DATABASE \"{db}\""))
+        }
+    };
+    if let Some(sql) = create
+        && let Err(e) = conn.execute(sqlx::AssertSqlSafe(sql)).await
+    {
+        // Another instance may have created it at the same moment.
+        let raced = matches!(&e, sqlx::Error::Database(d)
+            if d.is_unique_violation() || d.code().as_deref() == Some("42P04"));
+        if !raced {
+            return Err(e.into());
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+/// The newest migration applied (0 for an empty database).
+async fn current_version(
+    conn: impl Executor<'_, Database = sqlx::Any>,
+    dialect: Dialect,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query(dialect.sql("SELECT MAX(version) FROM schema_version"))
+        .fetch_one(conn)
+        .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+}
+
+/// Applies the migrations the database lacks, under a cross-instance lock.
+async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL PRIMARY KEY, \
+         applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let lock = match dialect {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+        Dialect::Mysql => "SELECT GET_LOCK('mayfly_schema', 120)",
+    };
+    conn.execute(lock).await?;
+    if dialect == Dialect::Postgres {
+        conn.execute("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7243)) AS l")
+            .await?;
+    }
+    let result = apply_missing(&mut conn, dialect).await;
+    let unlock = match (dialect, result.is_ok()) {
+        (Dialect::Mysql, _) => "SELECT RELEASE_LOCK('mayfly_schema')",
+        (_, true) => "COMMIT",
+        (_, false) => "ROLLBACK",
+    };
+    conn.execute(unlock).await?;
+    result
+}
+
+async fn apply_missing(conn: &mut AnyConnection, dialect: Dialect) -> Result<(), StoreError> {
+    let found = current_version(&mut *conn, dialect).await?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for version in found + 1..=SCHEMA_VERSION {
+        for stmt in dialect.migration(version as usize) {
+            conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+        }
+        sqlx::query(dialect.sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"))
+            .bind(version)
+            .bind(crate::now())
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!(version, "store: applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The acknowledged-write guarantee rests on these settings of the writer connection.
+    #[tokio::test]
+    async fn sqlite_writer_is_wal_and_synchronous_full() {
+        let dir = mayfly_testkit::temp_dir();
+        let store = Store::open(&DbConfig::sqlite(&dir.path().join("s.sqlite")))
+            .await
+            .unwrap();
+        let (journal, sync, busy) = store
+            .write(|c| {
+                Box::pin(async move {
+                    let j: String = sqlx::query("PRAGMA journal_mode")
+                        .fetch_one(&mut *c)
+                        .await?
+                        .try_get(0)?;
+                    let s: i64 = sqlx::query("PRAGMA synchronous")
+                        .fetch_one(&mut *c)
+                        .await?
+                        .try_get(0)?;
+                    let b: i64 = sqlx::query("PRAGMA busy_timeout")
+                        .fetch_one(&mut *c)
+                        .await?
+                        .try_get(0)?;
+                    Ok((j, s, b))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            (journal.as_str(), sync, busy),
+            ("wal", 2, i64::from(BUSY_TIMEOUT_MS))
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! Crash safety: child processes doing acknowledged writes are SIGKILLed at random moments,
+//! over and over; after each kill every acknowledged write must be in the reopened database,
+//! which must pass its integrity check. Two children write at once, so on SQLite this also
+//! exercises several processes sharing one file.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test and bench code: a failed step must panic"
+)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{Backend, TestDb};
+use mayfly_store::{CertificateRecord, CertificateStore, DbConfig, Store, TokenReplay};
+
+/// Kill/reopen rounds per backend.
+const ROUNDS: usize = 20;
+/// Concurrent writers in each child.
+const WRITERS: usize = 8;
+/// Set (to a JSON `db` block) in the children this suite starts.
+const CHILD_ENV: &str = "MAYFLY_STORE_CRASH_CHILD";
+/// The serial prefix of a child's writes (hex, distinct per child).
+const PREFIX_ENV: &str = "MAYFLY_STORE_CRASH_PREFIX";
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the child's parameters come from the parent test through the environment; no secrets"
+)]
+fn child_params() -> Option<(DbConfig, String)> {
+    let config = std::env::var(CHILD_ENV).ok()?;
+    let prefix = std::env::var(PREFIX_ENV).ok()?;
+    Some((serde_json::from_str(&config).unwrap(), prefix))
+}
+
+fn record(serial: &str) -> CertificateRecord {
+    CertificateRecord {
+        serial: serial.into(),
+        der: Some(serial.as_bytes().to_vec()),
+        subject: format!("CN={serial}"),
+        sans: vec![format!("{serial}.example")],
+        not_before: 1_700_000_000,
+        not_after: 4_000_000_000,
+        provisioner: "crash".into(),
+        issuer: "ica".into(),
+    }
+}
+
+/// The child side: writes issuance records (token + certificate in one transaction) from
+/// several tasks until killed, printing `ACK <serial>` once each write is acknowledged.
+/// When not started as a child by this suite, it returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_process_entry() {
+    let Some((config, prefix)) = child_params() else {
+        return;
+    };
+    let store = Store::open(&config).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        let prefix = prefix.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0u64.. {
+                let serial = format!("{prefix}{w:02x}{n:08x}");
+                store
+                    .record_issuance(format!("jti-{serial}"), 4_000_000_000, record(&serial))
+                    .await
+                    .unwrap();
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "ACK {serial}").unwrap();
+                out.flush().unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// Starts one child writing with serial prefix `prefix`; its ACK lines arrive on `acks`.
+fn spawn_child(config: &DbConfig, prefix: &str, acks: mpsc::Sender<String>) -> Child {
+    let json = serde_json::to_string(config).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, json)
+        .env(PREFIX_ENV, prefix)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        // Only whole lines count: a line cut by the kill was never acknowledged.
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(serial) = line.strip_suffix('\n').and_then(|l| l.strip_prefix("ACK ")) {
+                let _ = acks.send(serial.to_owned());
+            }
+            line.clear();
+        }
+    });
+    child
+}
+
+async fn all_serials(store: &Store) -> HashSet<String> {
+    let mut serials = HashSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_certificates(after.as_deref(), 5_000)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else {
+            return serials;
+        };
+        after = Some(last.serial.clone());
+        serials.extend(page.into_iter().map(|c| c.serial));
+    }
+}
+
+async fn kill_and_reopen(db: &TestDb) {
+    let mut acked: HashSet<String> = HashSet::new();
+    for round in 0..ROUNDS {
+        let (tx, rx) = mpsc::channel();
+        let mut children: Vec<Child> = (0..2)
+            .map(|c| spawn_child(&db.config, &format!("{round:02x}{c:x}"), tx.clone()))
+            .collect();
+        drop(tx);
+        // Let the children get going, then kill both at a random moment.
+        let mut seen = Vec::new();
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a child acknowledged no write");
+        seen.push(first);
+        tokio::time::sleep(Duration::from_millis(50 + random_u64() % 400)).await;
+        for child in &mut children {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
+        seen.extend(rx.iter());
+        let seen_this_round = seen.clone();
+        acked.extend(seen);
+
+        let store = db.open().await;
+        assert_eq!(
+            store.integrity_check().await.unwrap(),
+            Vec::<String>::new(),
+            "round {round}"
+        );
+        let stored = all_serials(&store).await;
+        let lost: Vec<_> = acked.difference(&stored).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged writes lost: {lost:?}"
+        );
+        for serial in seen_this_round.iter().take(50) {
+            let cert = store.certificate(serial).await.unwrap();
+            assert_eq!(
+                cert,
+                Some(record(serial)),
+                "round {round}: {serial} differs"
+            );
+        }
+        drop(store);
+    }
+    // Tokens of acknowledged issuances are all spent.
+    let store = db.open().await;
+    for serial in acked.iter().take(200) {
+        assert!(
+            !store
+                .record_token(format!("jti-{serial}"), 4_000_000_000)
+                .await
+                .unwrap()
+        );
+    }
+    eprintln!(
+        "{ROUNDS} kill/reopen rounds, {} acknowledged writes, none lost",
+        acked.len()
+    );
+}
+
+async fn run(backend: Backend) {
+    let Some(db) = common::fresh(backend).await else {
+        return;
+    };
+    kill_and_reopen(&db).await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_sqlite() {
+    run(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mysql() {
+    run(Backend::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_postgres() {
+    run(Backend::Postgres).await;
+}
