@@ -23,6 +23,9 @@ APT_PACKAGES=(
     softhsm2 opensc                    # PKCS#11 token + pkcs11-tool
     gnutls-bin                         # certtool: a second opinion on chains and CRLs
     strace                             # proves the offline root tool opens no socket
+    curl                               # drives the API and the mTLS service example
+    systemd                            # systemd-analyze verify on dist/systemd/mayfly-ca.service
+    lego uacme dehydrated acme-tiny    # real ACME clients for the ACME interop tests
     python3-venv                       # the venv for pkilint / cryptography / jwcrypto
     mariadb-client postgresql-client   # database clients used to check and reset test databases
 )
@@ -39,12 +42,12 @@ fi
 
 # --- Python venv for outside checkers ----------------------------------------------------------
 VENV="$ROOT/.venv"
-PY_PACKAGES=(pkilint cryptography jwcrypto)
+PY_PACKAGES=(pkilint cryptography jwcrypto 'certbot>=5,<6')
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating the test venv in $VENV"
     /usr/bin/python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import pkilint, cryptography, jwcrypto' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, jwcrypto, certbot' 2>/dev/null; then
     log "installing ${PY_PACKAGES[*]} into the venv"
     "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
 fi
@@ -95,10 +98,9 @@ else
 fi
 
 log "examples"
-for ex in examples/*.rs; do
-    [ -e "$ex" ] || continue
-    name=$(basename "$ex" .rs)
-    cargo run --locked -q --example "$name"
-done
+TARGET="${CARGO_TARGET_DIR:-target}"
+cargo build --locked -q -p mayfly-ca -p mayfly-authority -p mayfly-client --bins --examples
+bash scripts/examples/embedded_ca.sh "$TARGET"
+bash scripts/examples/mtls_service.sh "$TARGET"
 
 log "all tests passed"

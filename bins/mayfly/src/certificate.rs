@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use mayfly_keys::{Cipher, KeyType, Password, PrivateKey, Signer};
+use mayfly_keys::{Cipher, Password, PrivateKey, Signer};
 use mayfly_template::{
     CA_LIFETIME, CertificateProfile, DEFAULT_INTERMEDIATE_TEMPLATE, DEFAULT_LEAF_TEMPLATE,
     DEFAULT_ROOT_TEMPLATE, Issuer, LEAF_LIFETIME, San, Template, TemplateData, ValidityPeriod,
@@ -72,15 +72,9 @@ pub struct CreateArgs {
     /// none gets the subject as its SAN.
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
-    /// Key type: EC, OKP or RSA.
-    #[arg(long, default_value = "EC")]
-    pub kty: String,
-    /// Curve: P-256 (default for EC), P-384, or Ed25519 (default for OKP).
-    #[arg(long)]
-    pub crv: Option<String>,
-    /// RSA modulus size in bits: 2048 (default), 3072 or 4096.
-    #[arg(long)]
-    pub size: Option<usize>,
+    /// The new key's type.
+    #[command(flatten)]
+    pub key_type: crate::flags::KeyTypeArgs,
     /// End of validity: a duration (`24h`, `90m`, `720h`, `30d`) or an RFC 3339 time.
     #[arg(long, value_name = "TIME|DURATION")]
     pub not_after: Option<String>,
@@ -139,7 +133,7 @@ pub fn create(args: CreateArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let key_type = KeyType::from_step_flags(&args.kty, args.crv.as_deref(), args.size)?;
+    let key_type = args.key_type.key_type()?;
     let password = match (&args.password_file, args.no_password) {
         (_, true) => None,
         (Some(file), false) => Some(Password::from_file(file)?),

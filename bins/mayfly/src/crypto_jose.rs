@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use mayfly_jwt::{CaAddresses, Jwk, Operation, ProvisionerKey, Provisioners, TokenValidator};
-use mayfly_keys::{KeyType, Password, PrivateKey, PublicKey};
+use mayfly_keys::{Password, PrivateKey, PublicKey};
 use serde_json::{Value, json};
 
 /// `mayfly crypto jwk ...`.
@@ -25,15 +25,9 @@ pub struct JwkCreateArgs {
     pub public: PathBuf,
     /// Where to write the private JWK (a JWE in JSON serialization, mode 0600).
     pub private: PathBuf,
-    /// Key type: EC, OKP or RSA.
-    #[arg(long, default_value = "EC")]
-    pub kty: String,
-    /// Curve: P-256 (default for EC), P-384, or Ed25519 (default for OKP).
-    #[arg(long)]
-    pub crv: Option<String>,
-    /// RSA modulus size in bits: 2048 (default), 3072 or 4096.
-    #[arg(long)]
-    pub size: Option<usize>,
+    /// The new key's type.
+    #[command(flatten)]
+    pub key_type: crate::flags::KeyTypeArgs,
     /// File holding the password that encrypts the private JWK (asked for when missing).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
@@ -101,7 +95,7 @@ pub fn jwk(command: JwkCommand) -> anyhow::Result<()> {
     if args.insecure && !args.no_password {
         bail!("--insecure only goes with --no-password");
     }
-    let key_type = KeyType::from_step_flags(&args.kty, args.crv.as_deref(), args.size)?;
+    let key_type = args.key_type.key_type()?;
     for path in [&args.public, &args.private] {
         if !args.force && path.symlink_metadata().is_ok() {
             return Err(mayfly_keys::KeyError::AlreadyExists(path.clone()).into());

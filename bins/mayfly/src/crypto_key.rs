@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mayfly_keys::{Cipher, KeyType, Password, Signer};
+use mayfly_keys::{Cipher, Password, Signer};
 
 /// Flags of `mayfly crypto keypair`.
 #[derive(Args)]
@@ -14,15 +14,9 @@ pub struct KeypairArgs {
     pub public: PathBuf,
     /// Where to write the private key (PEM, encrypted unless --no-password --insecure).
     pub private: PathBuf,
-    /// Key type: EC, OKP or RSA.
-    #[arg(long, default_value = "EC")]
-    pub kty: String,
-    /// Curve: P-256 (default for EC), P-384, or Ed25519 (default for OKP).
-    #[arg(long)]
-    pub crv: Option<String>,
-    /// RSA modulus size in bits: 2048 (default), 3072 or 4096.
-    #[arg(long)]
-    pub size: Option<usize>,
+    /// The new key's type.
+    #[command(flatten)]
+    pub key_type: crate::flags::KeyTypeArgs,
     /// File holding the password that encrypts the private key (one trailing newline is
     /// ignored). Without it (and without --generate-password) the password is asked for.
     #[arg(long, value_name = "FILE")]
@@ -72,7 +66,7 @@ pub fn keypair(args: KeypairArgs) -> anyhow::Result<()> {
     if args.insecure && !args.no_password {
         bail!("--insecure only goes with --no-password");
     }
-    let key_type = KeyType::from_step_flags(&args.kty, args.crv.as_deref(), args.size)?;
+    let key_type = args.key_type.key_type()?;
     let cipher: Cipher = args.cipher.parse()?;
     for path in [&args.public, &args.private] {
         refuse_existing(path, args.force)?;

@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod ca;
 mod certificate;
 mod crypto_jose;
 mod crypto_key;
+mod flags;
 // (more command modules are added here, one per command group)
 
 /// Mayfly: certificates for short-lived credentials.
@@ -28,6 +30,9 @@ enum Command {
     /// Certificates: create (root, intermediate, leaf) and inspect.
     #[command(subcommand)]
     Certificate(certificate::CertificateCommand),
+    /// Talk to a CA: bootstrap, tokens, certificates, renewal, revocation.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
     // (more top-level command groups are added here)
 }
 
@@ -57,6 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crypto(CryptoCommand::Jwe(command)) => crypto_jose::jwe(command),
         Command::Crypto(CryptoCommand::Jwt(command)) => crypto_jose::jwt(command),
         Command::Certificate(command) => certificate::run(command),
+        Command::Ca(command) => ca::run(command),
         // (more dispatch arms are added here)
     }
 }

@@ -184,7 +184,9 @@ impl Authority {
         Ok(())
     }
 
-    /// Records an audit event; a failure to audit is logged, never hides the outcome.
+    /// Records an audit event on its own (refusals, revocations); a failure to audit is
+    /// logged, never hides the outcome. Issuance audits inside its own store transaction
+    /// (see [`Authority::audit_event`]).
     pub(crate) async fn audit(
         &self,
         event: &str,
@@ -193,6 +195,21 @@ impl Authority {
         subject: Option<&str>,
         detail: String,
     ) {
+        let entry = self.audit_event(event, provisioner, serial, subject, detail);
+        if let Err(e) = self.store.append_audit(entry).await {
+            tracing::error!("audit log write failed: {e}");
+        }
+    }
+
+    /// An audit event, also written to the log (tracing) at once.
+    pub(crate) fn audit_event(
+        &self,
+        event: &str,
+        provisioner: Option<&Provisioner>,
+        serial: Option<&str>,
+        subject: Option<&str>,
+        detail: String,
+    ) -> AuditEvent {
         let entry = AuditEvent {
             at: crate::now_unix(),
             event: event.to_owned(),
@@ -202,8 +219,6 @@ impl Authority {
             detail,
         };
         tracing::info!(event, provisioner = ?entry.provisioner, serial = ?entry.serial, subject = ?entry.subject, detail = %entry.detail, "audit");
-        if let Err(e) = self.store.append_audit(entry).await {
-            tracing::error!("audit log write failed: {e}");
-        }
+        entry
     }
 }

@@ -41,32 +41,14 @@ impl Authority {
         peer: &Certificate,
         csr: Option<&CertificateRequest>,
     ) -> Result<IssuedCertificate, AuthorityError> {
-        let operation = if csr.is_some() { "rekey" } else { "renew" };
         let result = self.reissue_checked(peer, csr).await;
-        let serial = x509::serial_hex(peer);
-        match &result {
-            Ok(issued) => {
-                let detail = format!("{operation} of {serial}");
-                self.audit(
-                    operation,
-                    None,
-                    Some(&issued.serial),
-                    x509::common_name(peer).as_deref(),
-                    detail,
-                )
+        if let Err(e) = &result {
+            let operation = if csr.is_some() { "rekey" } else { "renew" };
+            let serial = x509::serial_hex(peer);
+            let subject = x509::common_name(peer);
+            let detail = format!("{operation} of {serial}: {e}");
+            self.audit("refuse", None, Some(&serial), subject.as_deref(), detail)
                 .await;
-            }
-            Err(e) => {
-                let detail = format!("{operation} of {serial}: {e}");
-                self.audit(
-                    "refuse",
-                    None,
-                    Some(&serial),
-                    x509::common_name(peer).as_deref(),
-                    detail,
-                )
-                .await;
-            }
         }
         result
     }
@@ -132,8 +114,16 @@ impl Authority {
         let sans =
             certificate_sans(&certificate).map_err(|e| AuthorityError::Internal(e.to_string()))?;
         let record = self.record_for(&certificate, &provisioner_name, &sans)?;
+        let operation = if csr.is_some() { "rekey" } else { "renew" };
+        let audit = self.audit_event(
+            operation,
+            Some(provisioner),
+            Some(&record.serial),
+            x509::common_name(peer).as_deref(),
+            format!("{operation} of {serial}"),
+        );
         let serial = record.serial.clone();
-        self.store.insert_certificate(record).await?;
+        self.store.record_issued(None, record, audit).await?;
         Ok(IssuedCertificate {
             certificate,
             chain: vec![self.ca.intermediate.clone()],

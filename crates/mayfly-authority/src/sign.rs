@@ -65,40 +65,55 @@ impl Authority {
                 claims.issuer
             )));
         };
-        match self.issue(&state, &provisioner, &claims, &request) {
-            Ok((certificate, record)) => {
-                let serial = record.serial.clone();
-                let subject = record.subject.clone();
-                self.store
-                    .record_issuance(claims.jti.clone(), claims.expires_at, record)
-                    .await
-                    .map_err(AuthorityError::from)?;
-                self.audit(
-                    "issue",
-                    Some(&provisioner),
-                    Some(&serial),
-                    Some(&subject),
-                    format!("sans={:?}", claims.sans),
-                )
-                .await;
-                Ok(IssuedCertificate {
-                    certificate,
-                    chain: vec![self.ca.intermediate.clone()],
-                    serial,
-                })
-            }
+        let issued = self.issue(&state, &provisioner, &claims, &request);
+        let token = Some((claims.jti.as_str(), claims.expires_at));
+        self.record_issued(
+            &provisioner,
+            issued,
+            token,
+            format!("sans={:?}", claims.sans),
+        )
+        .await
+    }
+
+    /// Stores a certificate `issue` produced (with the token that bought it, atomically,
+    /// when there is one) and audits the outcome either way.
+    async fn record_issued(
+        &self,
+        provisioner: &Provisioner,
+        issued: Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError>,
+        token: Option<(&str, i64)>,
+        detail: String,
+    ) -> Result<IssuedCertificate, AuthorityError> {
+        let (certificate, record) = match issued {
+            Ok(issued) => issued,
             Err(e) => {
                 self.audit(
                     "refuse",
-                    Some(&provisioner),
+                    Some(provisioner),
                     None,
-                    Some(&claims.subject),
-                    format!("sign: {e}"),
+                    None,
+                    format!("{detail}: {e}"),
                 )
                 .await;
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        let serial = record.serial.clone();
+        let audit = self.audit_event(
+            "issue",
+            Some(provisioner),
+            Some(&serial),
+            Some(&record.subject),
+            detail,
+        );
+        let token = token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
+        self.store.record_issued(token, record, audit).await?;
+        Ok(IssuedCertificate {
+            certificate,
+            chain: vec![self.ca.intermediate.clone()],
+            serial,
+        })
     }
 
     pub(crate) fn validate_token(
@@ -193,6 +208,14 @@ fn token_value(claims: &ValidatedClaims) -> Value {
     })
 }
 
+/// The default leaf template, parsed once.
+fn default_leaf_template() -> Result<&'static Template, AuthorityError> {
+    static LEAF: std::sync::OnceLock<Result<Template, String>> = std::sync::OnceLock::new();
+    LEAF.get_or_init(|| Template::parse("leaf", DEFAULT_LEAF_TEMPLATE).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| AuthorityError::Internal(format!("default leaf template: {e}")))
+}
+
 /// Renders the provisioner's template (or the default leaf template) into a profile.
 pub(crate) fn render_profile(
     template: Option<&Template>,
@@ -200,7 +223,7 @@ pub(crate) fn render_profile(
 ) -> Result<CertificateProfile, AuthorityError> {
     let rendered = match template {
         Some(template) => template.render(data),
-        None => Template::parse("leaf", DEFAULT_LEAF_TEMPLATE).and_then(|t| t.render(data)),
+        None => default_leaf_template()?.render(data),
     }
     .map_err(|e| AuthorityError::BadRequest(format!("template: {e}")))?;
     CertificateProfile::from_json(&rendered)
@@ -398,38 +421,9 @@ impl Authority {
             .ok_or_else(|| {
                 AuthorityError::NotFound(format!("no ACME provisioner {provisioner_name:?}"))
             })?;
-        let result = self.issue_acme(&state, &provisioner, csr_der, identifiers);
-        match result {
-            Ok((certificate, record)) => {
-                let serial = record.serial.clone();
-                let subject = record.subject.clone();
-                self.store.insert_certificate(record).await?;
-                self.audit(
-                    "issue",
-                    Some(&provisioner),
-                    Some(&serial),
-                    Some(&subject),
-                    "acme".into(),
-                )
-                .await;
-                Ok(IssuedCertificate {
-                    certificate,
-                    chain: vec![self.ca.intermediate.clone()],
-                    serial,
-                })
-            }
-            Err(e) => {
-                self.audit(
-                    "refuse",
-                    Some(&provisioner),
-                    None,
-                    None,
-                    format!("acme finalize: {e}"),
-                )
-                .await;
-                Err(e)
-            }
-        }
+        let issued = self.issue_acme(&state, &provisioner, csr_der, identifiers);
+        self.record_issued(&provisioner, issued, None, "acme".into())
+            .await
     }
 
     fn issue_acme(

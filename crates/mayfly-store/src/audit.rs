@@ -41,38 +41,9 @@ impl AuditLog for Store {
     async fn append_audit(&self, event: AuditEvent) -> Result<i64, StoreError> {
         crate::error::check_len("event", &event.event, crate::MAX_KEY_LEN)?;
         let d = self.dialect();
-        let returning = if d == crate::dialect::Dialect::Mysql {
-            ""
-        } else {
-            " RETURNING id"
-        };
-        let sql = d
-            .sql(format!(
-                "INSERT INTO audit_log (at, event, serial, subject, provisioner, detail) \
-             VALUES (?, ?, ?, ?, ?, ?){returning}"
-            ))
-            .0;
         self.write(move |c| {
-            let (sql, event) = (sql.clone(), event.clone());
-            Box::pin(async move {
-                let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(event.at)
-                    .bind(&event.event)
-                    .bind(event.serial.as_deref())
-                    .bind(event.subject.as_deref())
-                    .bind(event.provisioner.as_deref())
-                    .bind(&event.detail);
-                if returning.is_empty() {
-                    query.execute(&mut *c).await?;
-                    let row = sqlx::query("SELECT LAST_INSERT_ID()")
-                        .fetch_one(&mut *c)
-                        .await?;
-                    Ok(row.try_get(0)?)
-                } else {
-                    let row = query.fetch_one(&mut *c).await?;
-                    Ok(row.try_get(0)?)
-                }
-            })
+            let event = event.clone();
+            Box::pin(async move { insert_audit(c, d, &event).await })
         })
         .await
     }
@@ -105,5 +76,38 @@ impl AuditLog for Store {
                 ))
             })
             .collect()
+    }
+}
+
+/// Appends `event` inside the caller's transaction; returns its sequence number.
+pub(crate) async fn insert_audit(
+    c: &mut sqlx::AnyConnection,
+    d: crate::dialect::Dialect,
+    event: &AuditEvent,
+) -> Result<i64, StoreError> {
+    let mysql = d == crate::dialect::Dialect::Mysql;
+    let returning = if mysql { "" } else { " RETURNING id" };
+    let sql = d
+        .sql(format!(
+            "INSERT INTO audit_log (at, event, serial, subject, provisioner, detail) \
+             VALUES (?, ?, ?, ?, ?, ?){returning}"
+        ))
+        .0;
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(event.at)
+        .bind(&event.event)
+        .bind(event.serial.as_deref())
+        .bind(event.subject.as_deref())
+        .bind(event.provisioner.as_deref())
+        .bind(&event.detail);
+    if mysql {
+        query.execute(&mut *c).await?;
+        let row = sqlx::query("SELECT LAST_INSERT_ID()")
+            .fetch_one(&mut *c)
+            .await?;
+        Ok(row.try_get(0)?)
+    } else {
+        let row = query.fetch_one(&mut *c).await?;
+        Ok(row.try_get(0)?)
     }
 }

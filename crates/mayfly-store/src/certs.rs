@@ -66,6 +66,15 @@ pub trait CertificateStore {
         jti_expires_at: i64,
         cert: CertificateRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Records an issued certificate, the one-time token that bought it (if any; a reused
+    /// token is [`StoreError::TokenReplayed`]) and its audit event in one durable
+    /// transaction: nothing is stored unless all are.
+    fn record_issued(
+        &self,
+        token: Option<(String, i64)>,
+        cert: CertificateRecord,
+        audit: crate::AuditEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The certificate with this serial.
     fn certificate(
         &self,
@@ -234,6 +243,33 @@ impl CertificateStore for Store {
                     return Err(StoreError::TokenReplayed(jti));
                 }
                 insert_cert(c, d, &cert).await
+            })
+        })
+        .await
+    }
+
+    async fn record_issued(
+        &self,
+        token: Option<(String, i64)>,
+        cert: CertificateRecord,
+        audit: crate::AuditEvent,
+    ) -> Result<(), StoreError> {
+        check_cert(&cert)?;
+        if let Some((jti, _)) = &token {
+            check_len("token id", jti, MAX_KEY_LEN)?;
+        }
+        check_len("event", &audit.event, MAX_KEY_LEN)?;
+        let d = self.dialect();
+        self.write(move |c| {
+            let (token, cert, audit) = (token.clone(), cert.clone(), audit.clone());
+            Box::pin(async move {
+                if let Some((jti, expires_at)) = token
+                    && !insert_token(c, d, &jti, expires_at).await?
+                {
+                    return Err(StoreError::TokenReplayed(jti));
+                }
+                insert_cert(c, d, &cert).await?;
+                crate::audit::insert_audit(c, d, &audit).await.map(drop)
             })
         })
         .await

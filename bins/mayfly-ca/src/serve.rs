@@ -1,0 +1,259 @@
+//! `mayfly-ca serve` and `mayfly-ca quickstart`: run the CA's TLS API.
+//!
+//! `serve` loads ca.json, refuses key and password files that group or others can read,
+//! opens the authority and serves until SIGTERM/SIGINT (draining in-flight requests);
+//! SIGHUP re-reads ca.json and applies it without dropping connections, keeping the old
+//! configuration when the new one is broken. `quickstart` creates a throwaway PKI in
+//! `./mayfly-demo` (once) and serves it on 127.0.0.1:9000.
+
+use std::io::IsTerminal as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use mayfly_authority::Authority;
+use mayfly_authority::config::CaConfig;
+use mayfly_keys::{KeyType, Password};
+use mayfly_server::{Server, ServerHandle, ServerOptions};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `mayfly-ca serve [CONFIG]`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// ca.json [default: $MAYFLY_PATH/config/ca.json, MAYFLY_PATH defaulting to ~/.mayfly].
+    #[arg(conflicts_with = "ca_config")]
+    pub config: Option<PathBuf>,
+    /// ca.json, as a flag (same as CONFIG).
+    #[arg(long, value_name = "FILE")]
+    pub ca_config: Option<PathBuf>,
+    /// File holding the password of the intermediate key (`<(...)` works). Asked for on a
+    /// terminal when missing; never read from the environment.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Start even when a key or password file is readable by group or others.
+    #[arg(long)]
+    pub insecure_permissions: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+    /// Serve the throwaway demo PKI (same as `mayfly-ca quickstart`).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+/// `mayfly-ca quickstart`.
+#[derive(Args, Debug)]
+pub struct QuickstartArgs {
+    /// Where the demo PKI lives (created when missing).
+    #[arg(long, default_value = "mayfly-demo")]
+    pub path: PathBuf,
+    /// The API address (written to ca.json when the PKI is created).
+    #[arg(long, default_value = crate::init::DEFAULT_ADDRESS)]
+    pub address: String,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+/// Runs `serve`.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.demo {
+        return quickstart(QuickstartArgs {
+            path: PathBuf::from("mayfly-demo"),
+            address: crate::init::DEFAULT_ADDRESS.to_owned(),
+            log_format: args.log_format,
+        });
+    }
+    init_logging(args.log_format);
+    let config_path = match args.config.or(args.ca_config) {
+        Some(path) => path,
+        None => crate::files::default_mayfly_path()?.join("config/ca.json"),
+    };
+    serve(
+        &config_path,
+        args.password_file.as_deref(),
+        args.insecure_permissions,
+        None,
+    )
+}
+
+/// Runs `quickstart`: `init` into `path` unless a PKI is already there, then `serve` it.
+pub fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format);
+    let layout = crate::init::Layout::new(&args.path)?;
+    if !layout.ca_config.exists() {
+        let options = crate::init::InitOptions {
+            path: args.path.clone(),
+            name: "Mayfly Demo".to_owned(),
+            dns_names: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            address: args.address.clone(),
+            provisioner: "demo".to_owned(),
+            key_type: KeyType::EcP256,
+            password_file: None,
+            provisioner_password_file: None,
+            root: None,
+            root_kms: None,
+            intermediate_kms: None,
+            csr_only: false,
+            intermediate: None,
+            force: false,
+        };
+        crate::init::init(&options).context("creating the demo PKI")?;
+        println!("Created a throwaway PKI in {}", layout.base.display());
+    }
+    serve(
+        &layout.ca_config,
+        Some(&layout.password),
+        false,
+        Some(&layout),
+    )
+}
+
+fn serve(
+    config_path: &Path,
+    password_file: Option<&Path>,
+    insecure_permissions: bool,
+    demo: Option<&crate::init::Layout>,
+) -> anyhow::Result<()> {
+    let config = CaConfig::load(config_path)
+        .with_context(|| format!("loading {}", config_path.display()))?;
+    if config.password.0 {
+        tracing::warn!(
+            "{} has a \"password\" key: Mayfly ignores it (pass --password-file)",
+            config_path.display()
+        );
+    }
+    if !insecure_permissions {
+        let key = (!config.key.starts_with("pkcs11:")).then(|| PathBuf::from(&config.key));
+        for file in key.iter().map(PathBuf::as_path).chain(password_file) {
+            check_private(file)?;
+        }
+    }
+    let password = match password_file {
+        Some(file) => {
+            Some(Password::from_file(file).with_context(|| format!("reading {}", file.display()))?)
+        }
+        None if std::io::stdin().is_terminal() && !config.key.starts_with("pkcs11:") => Some(
+            Password::prompt("Password to decrypt the intermediate key: ")?,
+        ),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let authority = Arc::new(Authority::open(&config, password.as_ref()).await?);
+        drop(password);
+        let server =
+            Server::bind(Arc::clone(&authority), &config, ServerOptions::default()).await?;
+        if let Some(addr) = server.local_addr() {
+            tracing::info!(address = %addr, "serving the API over TLS");
+        }
+        if let Some(addr) = server.insecure_addr() {
+            tracing::info!(address = %addr, "serving the CRL and OCSP over plain HTTP");
+        }
+        if let Some(addr) = server.metrics_addr() {
+            tracing::info!(address = %addr, "serving metrics");
+        }
+        if let (Some(layout), Some(addr)) = (demo, server.local_addr()) {
+            print_demo_help(layout, &authority, addr)?;
+        }
+        let signals = tokio::spawn(handle_signals(server.handle(), config_path.to_owned()));
+        server.run().await?;
+        signals.abort();
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// SIGHUP reloads ca.json; SIGTERM and SIGINT start the drain.
+async fn handle_signals(handle: ServerHandle, config_path: PathBuf) -> anyhow::Result<()> {
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => match CaConfig::load(&config_path) {
+                Ok(config) => match handle.reload(&config) {
+                    Ok(()) => {}
+                    Err(e) => tracing::error!("reload refused, the previous configuration keeps serving: {e}"),
+                },
+                Err(e) => tracing::error!(
+                    "reload refused, the previous configuration keeps serving: {}: {e}",
+                    config_path.display()
+                ),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    handle.shutdown();
+    Ok(())
+}
+
+/// Refuses a secret file that group or others may read.
+fn check_private(path: &Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if meta.is_file() && mode & 0o077 != 0 {
+        bail!(
+            "{} is readable by group or others (mode {mode:03o}): run `chmod 600 {}`, or pass --insecure-permissions",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn print_demo_help(
+    layout: &crate::init::Layout,
+    authority: &Authority,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let root = authority
+        .roots()
+        .first()
+        .context("the demo CA has no root")?;
+    let fingerprint = mayfly_template::fingerprint_sha256(root)?;
+    let url = format!("https://localhost:{}", addr.port());
+    let root_file = layout.root_certificate.display();
+    let password = layout.provisioner_password.display();
+    println!("Mayfly demo CA at {url}");
+    println!("Root fingerprint: {fingerprint}");
+    println!("Get a certificate:");
+    println!(
+        "  mayfly ca certificate localhost localhost.crt localhost.key --ca-url {url} --root {root_file} --password-file {password}"
+    );
+    println!("or with the step CLI:");
+    println!(
+        "  step ca certificate localhost localhost.crt localhost.key --ca-url {url} --root {root_file} --provisioner-password-file {password}"
+    );
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MAYFLY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

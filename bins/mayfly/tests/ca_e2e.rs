@@ -1,0 +1,560 @@
+//! `mayfly ca ...` end to end against a real `mayfly-ca serve` (initialised into a temp
+//! folder, on a free port): bootstrap, certificate, renew, revoke, renew after revoke
+//! refused; `renew --daemon` riding out a CA restart; and `renew --daemon` killed with
+//! SIGKILL at many points leaving whole certificate and key files every time.
+#![allow(clippy::unwrap_used, reason = "a test panics on failure by design")]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use mayfly_client::{Identity, SignedCertificate};
+use mayfly_testkit::{run_ok, temp_dir, tool, write_file};
+
+/// `mayfly-ca`, built next to `mayfly` (cargo builds only this package's binaries for its
+/// tests, so it is built here when missing).
+fn mayfly_ca() -> PathBuf {
+    let mayfly = PathBuf::from(env!("CARGO_BIN_EXE_mayfly"));
+    let bin_dir = mayfly.parent().unwrap();
+    let ca = bin_dir.join("mayfly-ca");
+    let target = bin_dir.parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "mayfly-ca",
+            "--bin",
+            "mayfly-ca",
+            "--target-dir",
+        ])
+        .arg(target);
+    if bin_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    run_ok(&mut build);
+    assert!(ca.exists(), "{} was not built", ca.display());
+    ca
+}
+
+/// A CA initialised in `dir/ca`, with a JWK provisioner `ops` (password in `dir/ppw`) and
+/// certificates as short as 5 s allowed.
+struct Ca {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Ca {
+    fn init(dir: &Path) -> Self {
+        let bin = mayfly_ca();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        write_file(dir, "pw", "ca password\n");
+        write_file(dir, "ppw", "provisioner password\n");
+        for f in ["pw", "ppw"] {
+            let perms = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+            std::fs::set_permissions(dir.join(f), perms).unwrap();
+        }
+        run_ok(
+            Command::new(&bin)
+                .args([
+                    "init",
+                    "--name",
+                    "E2E",
+                    "--dns",
+                    "127.0.0.1",
+                    "--provisioner",
+                    "ops",
+                ])
+                .arg("--path")
+                .arg(dir.join("ca"))
+                .arg("--address")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--password-file")
+                .arg(dir.join("pw"))
+                .arg("--provisioner-password-file")
+                .arg(dir.join("ppw"))
+                .stdin(Stdio::null()),
+        );
+        let config = dir.join("ca/config/ca.json");
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+        json["authority"]["claims"] = serde_json::json!({"minTLSCertDuration": "5s"});
+        std::fs::write(&config, json.to_string()).unwrap();
+        let mut ca = Self {
+            dir: dir.to_path_buf(),
+            bin,
+            port,
+            child: None,
+        };
+        ca.start();
+        ca
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    fn fingerprint(&self) -> String {
+        let defaults: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.join("ca/config/defaults.json")).unwrap(),
+        )
+        .unwrap();
+        defaults["fingerprint"].as_str().unwrap().to_owned()
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.join("ca.log")).unwrap();
+        self.child = Some(
+            Command::new(&self.bin)
+                .arg("serve")
+                .arg(self.dir.join("ca/config/ca.json"))
+                .arg("--password-file")
+                .arg(self.dir.join("pw"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "mayfly-ca serve did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Ca {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn mayfly(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+        .args(args)
+        .env("MAYFLY_PATH", dir.join("client"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str], dir: &Path) -> String {
+    let out = mayfly(args, dir);
+    assert!(
+        out.status.success(),
+        "mayfly {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str], dir: &Path) -> String {
+    let out = mayfly(args, dir);
+    assert!(!out.status.success(), "mayfly {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn bootstrap(ca: &Ca, dir: &Path) {
+    let fp = ca.fingerprint();
+    ok(
+        &[
+            "ca",
+            "bootstrap",
+            "--ca-url",
+            &ca.url(),
+            "--fingerprint",
+            &fp,
+        ],
+        dir,
+    );
+}
+
+/// `mayfly ca certificate NAME NAME.crt NAME.key` minted with provisioner `ops`.
+fn certificate(dir: &Path, name: &str, not_after: &str) -> SignedCertificate {
+    let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+    let args = [
+        "ca",
+        "certificate",
+        name,
+        &crt,
+        &key,
+        "--provisioner",
+        "ops",
+        "--password-file",
+        "ppw",
+        "--not-after",
+        not_after,
+    ];
+    ok(&args, dir);
+    SignedCertificate::from_file(&dir.join(crt)).unwrap()
+}
+
+/// Reads NAME.crt and NAME.key as a pair (both whole, and matching).
+fn pair(dir: &Path, name: &str) -> Identity {
+    let crt = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    Identity::from_files(&crt, &key, None).unwrap()
+}
+
+#[test]
+fn bootstrap_certificate_renew_revoke() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init(dir);
+    bootstrap(&ca, dir);
+    assert_eq!(ok(&["ca", "health"], dir).trim(), "ok");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["ca", "provisioner", "list"], dir)).unwrap();
+    assert_eq!(list[0]["name"], "ops");
+    assert_eq!(list[0]["type"], "JWK");
+    let roots = ok(&["ca", "roots"], dir);
+    assert_eq!(
+        roots,
+        std::fs::read_to_string(dir.join("ca/certs/root_ca.crt")).unwrap()
+    );
+
+    // certificate: the chain verifies with OpenSSL against the bootstrapped root.
+    let first = certificate(dir, "svc", "1h");
+    let root = dir.join("client/certs/root_ca.crt");
+    let verified = run_ok(
+        Command::new(&openssl)
+            .args(["verify", "-CAfile"])
+            .arg(&root)
+            .arg("-untrusted")
+            .arg(dir.join("svc.crt"))
+            .arg(dir.join("svc.crt")),
+    );
+    assert!(verified.contains(": OK"), "{verified}");
+    let mode = std::fs::metadata(dir.join("svc.key"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+
+    // renew: a new serial for the same key, written over the file only with --force.
+    let err = fails(&["ca", "renew", "svc.crt", "svc.key"], dir);
+    assert!(err.contains("--force"), "{err}");
+    ok(&["ca", "renew", "svc.crt", "svc.key", "--force"], dir);
+    let renewed = pair(dir, "svc");
+    assert_ne!(
+        renewed.certificate().serial_decimal(),
+        first.serial_decimal()
+    );
+    assert_eq!(
+        mayfly_template::certificate_public_key(&renewed.certificate().certificate).unwrap(),
+        mayfly_template::certificate_public_key(&first.certificate).unwrap()
+    );
+
+    // revoke over mTLS, then renewal of that certificate is refused with the CA's reason.
+    let serial = renewed.certificate().serial_decimal();
+    let args = [
+        "ca", "revoke", &serial, "--cert", "svc.crt", "--key", "svc.key",
+    ];
+    ok(
+        &[
+            &args[..],
+            &["--reason", "key rotated", "--reason-code", "4"],
+        ]
+        .concat(),
+        dir,
+    );
+    let err = fails(&["ca", "renew", "svc.crt", "svc.key", "--force"], dir);
+    assert!(err.contains("the CA refused POST /1.0/renew"), "{err}");
+    assert!(err.contains("revoked"), "{err}");
+
+    // revoke with a token minted from the provisioner; mTLS cannot revoke someone else's.
+    let other = certificate(dir, "other", "1h");
+    let other_serial = other.serial_decimal();
+    let err = fails(
+        &[
+            "ca",
+            "revoke",
+            &other_serial,
+            "--cert",
+            "svc.crt",
+            "--key",
+            "svc.key",
+        ],
+        dir,
+    );
+    assert!(
+        err.contains("can only revoke the certificate presented"),
+        "{err}"
+    );
+    let token = ok(
+        &[
+            "ca",
+            "token",
+            &other_serial,
+            "--revoke",
+            "--provisioner",
+            "ops",
+            "--password-file",
+            "ppw",
+        ],
+        dir,
+    );
+    ok(
+        &["ca", "revoke", &other_serial, "--token", token.trim()],
+        dir,
+    );
+    let err = fails(&["ca", "renew", "other.crt", "other.key", "--force"], dir);
+    assert!(err.contains("revoked"), "{err}");
+
+    // A token is good for one certificate only, and its SANs bind the request.
+    let token = ok(
+        &[
+            "ca",
+            "token",
+            "t.example",
+            "--san",
+            "t.example",
+            "--provisioner",
+            "ops",
+            "--password-file",
+            "ppw",
+        ],
+        dir,
+    );
+    ok(
+        &[
+            "ca",
+            "certificate",
+            "t.example",
+            "t.crt",
+            "t.key",
+            "--token",
+            token.trim(),
+        ],
+        dir,
+    );
+    let err = fails(
+        &[
+            "ca",
+            "certificate",
+            "t.example",
+            "t2.crt",
+            "t2.key",
+            "--token",
+            token.trim(),
+        ],
+        dir,
+    );
+    assert!(err.contains("already been used"), "{err}");
+    let err = fails(
+        &[
+            "ca",
+            "token",
+            "x",
+            "--provisioner",
+            "nobody",
+            "--password-file",
+            "ppw",
+        ],
+        dir,
+    );
+    assert!(err.contains("no JWK provisioner named \"nobody\""), "{err}");
+    // A local copy of the encrypted provisioner key works as well as the CA's.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("ca/config/ca.json")).unwrap())
+            .unwrap();
+    let jwe = config["authority"]["provisioners"][0]["encryptedKey"]
+        .as_str()
+        .unwrap();
+    write_file(dir, "ops.jwe", jwe);
+    let local = [
+        "--provisioner",
+        "ops",
+        "--provisioner-key",
+        "ops.jwe",
+        "--password-file",
+        "ppw",
+    ];
+    let token = ok(&[&["ca", "token", "l.example"][..], &local].concat(), dir);
+    ok(
+        &[
+            "ca",
+            "certificate",
+            "l.example",
+            "l.crt",
+            "l.key",
+            "--token",
+            token.trim(),
+        ],
+        dir,
+    );
+    write_file(dir, "wrong", "not the password\n");
+    let err = fails(&["ca", "token", "x", "--password-file", "wrong"], dir);
+    assert!(err.to_lowercase().contains("decrypt"), "{err}");
+}
+
+/// Starts `mayfly ca renew NAME.crt NAME.key --daemon ...` with its log in `NAME.log`.
+fn daemon(dir: &Path, name: &str, extra: &[&str]) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+        .args([
+            "ca",
+            "renew",
+            &format!("{name}.crt"),
+            &format!("{name}.key"),
+            "--daemon",
+        ])
+        .args(["--max-retry-interval", "1"])
+        .args(extra)
+        .env("MAYFLY_PATH", dir.join("client"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `NAME.crt` holds a serial other than `than`, and returns it.
+fn wait_for_new_serial(dir: &Path, name: &str, than: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let serial = pair(dir, name).certificate().serial_decimal();
+        if serial != than {
+            return serial;
+        }
+        let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
+        assert!(
+            Instant::now() < deadline,
+            "no renewal within {within:?}; log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn renew_daemon_survives_a_ca_restart() {
+    let dir = temp_dir();
+    let dir = dir.path();
+    let mut ca = Ca::init(dir);
+    bootstrap(&ca, dir);
+    // 30 s certificates (backdated 1 min): the loaded one is due at once, then every ~20 s.
+    let first = certificate(dir, "svc", "30s").serial_decimal();
+    let mut child = daemon(dir, "svc", &["--exec", "echo renewed >> hook.log"]);
+    let second = wait_for_new_serial(dir, "svc", &first, Duration::from_secs(20));
+
+    ca.stop();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let log = dir.join("svc.log");
+    while !std::fs::read_to_string(&log).unwrap().contains("retrying") {
+        assert!(Instant::now() < deadline, "the daemon never retried");
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ca.start();
+    let third = wait_for_new_serial(dir, "svc", &second, Duration::from_secs(15));
+    assert_ne!(third, first);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the daemon keeps running"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let hooks = std::fs::read_to_string(dir.join("hook.log")).unwrap();
+    assert!(
+        hooks.lines().count() >= 2,
+        "the hook ran after each renewal: {hooks:?}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("cannot reach the CA"), "{text}");
+}
+
+#[test]
+fn renew_daemon_killed_mid_write_leaves_whole_files() {
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init(dir);
+    bootstrap(&ca, dir);
+    // A 10 s certificate backdated 1 min is due at once: each daemon start renews.
+    let mut serial = certificate(dir, "svc", "10s").serial_decimal();
+    let mut renewals = 0;
+    for round in 0..16u64 {
+        let mut child = daemon(dir, "svc", &[]);
+        std::thread::sleep(Duration::from_millis(20 + (round * 53) % 400));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Whatever the moment of the kill, both files are whole and still a pair.
+        let now = pair(dir, "svc").certificate().serial_decimal();
+        if now != serial {
+            renewals += 1;
+            serial = now;
+        }
+    }
+    assert!(renewals > 0, "no daemon got to renew before being killed");
+
+    // Once revoked, the daemon stops with the CA's reason instead of retrying forever.
+    let args = [
+        "ca", "revoke", &serial, "--cert", "svc.crt", "--key", "svc.key",
+    ];
+    ok(&args, dir);
+    let status = daemon(dir, "svc", &[]).wait().unwrap();
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.join("svc.log")).unwrap();
+    assert!(log.contains("revoked"), "{log}");
+    assert!(!log.contains("retrying"), "{log}");
+    drop(ca);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_rekey_gives_a_certificate_for_the_new_key() {
+    let dir = temp_dir();
+    let dir = dir.path().to_path_buf();
+    let ca = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            let ca = Ca::init(&dir);
+            bootstrap(&ca, &dir);
+            certificate(&dir, "svc", "1h");
+            ca
+        }
+    })
+    .await
+    .unwrap();
+    let client = mayfly_client::Client::bootstrap(&ca.url(), &ca.fingerprint())
+        .await
+        .unwrap();
+    let old = pair(&dir, "svc");
+    let new_key = mayfly_keys::PrivateKey::generate(mayfly_keys::KeyType::EcP384).unwrap();
+    let sans = [mayfly_template::San::guess("svc")];
+    let csr = mayfly_template::build_request("svc", &sans, &new_key).unwrap();
+    let rekeyed = client.rekey(&old, &csr).await.unwrap();
+    let identity = Identity::new(rekeyed, new_key).unwrap();
+    assert_ne!(
+        identity.certificate().serial_decimal(),
+        old.certificate().serial_decimal()
+    );
+    // The new pair renews over mTLS in turn.
+    let renewed = client.renew(&identity).await.unwrap();
+    assert_eq!(
+        mayfly_template::certificate_public_key(&renewed.certificate).unwrap(),
+        *mayfly_keys::Signer::public_key(identity.key())
+    );
+    drop(ca);
+}

@@ -1,0 +1,462 @@
+//! Orders, authorizations and challenges (RFC 8555 §7.4, §7.5), finalize and download.
+//!
+//! Every order and authorization is its own store row owned by the account, updated with
+//! optimistic concurrency: one account may run any number of orders at once, on any number
+//! of instances, and none is lost (no per-account order list to rewrite).
+
+use mayfly_authority::AuthorityError;
+use mayfly_store::{AcmeKind, AcmeObject, AcmeStore, CertificateStore};
+use serde_json::{Value, json};
+
+use crate::account::UPDATE_RETRIES;
+use crate::error::{AcmeError, ProblemKind};
+use crate::model::{
+    AuthzDoc, ChallengeDoc, Identifier, OrderDoc, challenge_json, doc, parse_rfc3339, rfc3339,
+    to_data,
+};
+use crate::service::{AcmeHttpResponse, AcmeService, Request, now};
+
+/// The most identifiers one order may hold.
+pub const MAX_IDENTIFIERS: usize = 100;
+
+/// The challenge types Mayfly validates.
+pub const CHALLENGE_TYPES: [&str; 3] = ["http-01", "dns-01", "tls-alpn-01"];
+
+/// Seconds a client should wait before polling a processing object.
+const RETRY_AFTER: &str = "1";
+
+impl AcmeService {
+    pub(crate) async fn new_order(&self, r: &Request<'_>) -> Result<AcmeHttpResponse, AcmeError> {
+        let (account, _) = r.account()?;
+        let payload = r.json()?;
+        let requested: Vec<Identifier> = payload
+            .get("identifiers")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| AcmeError::malformed(format!("identifiers: {e}")))?
+            .unwrap_or_default();
+        if requested.is_empty() || requested.len() > MAX_IDENTIFIERS {
+            return Err(AcmeError::malformed(format!(
+                "an order needs 1 to {MAX_IDENTIFIERS} identifiers"
+            )));
+        }
+        let mut identifiers: Vec<Identifier> = Vec::with_capacity(requested.len());
+        for id in &requested {
+            let id = id.normalized()?;
+            if !identifiers.contains(&id) {
+                identifiers.push(id);
+            }
+        }
+        let time_field = |name: &str| {
+            payload
+                .get(name)
+                .and_then(Value::as_str)
+                .map(|t| parse_rfc3339(t).map(rfc3339))
+                .transpose()
+        };
+        let (not_before, not_after) = (time_field("notBefore")?, time_field("notAfter")?);
+        let expires_at =
+            now() + i64::try_from(self.inner.options.order_lifetime.as_secs()).unwrap_or(86_400);
+        let expires = rfc3339(expires_at);
+        let mut authz_ids = Vec::with_capacity(identifiers.len());
+        for identifier in &identifiers {
+            let kinds = self.challenge_types(r, identifier)?;
+            let authz = AuthzDoc {
+                identifier: identifier.clone(),
+                expires: expires.clone(),
+                challenges: kinds
+                    .into_iter()
+                    .map(|kind| ChallengeDoc {
+                        kind: kind.into(),
+                        token: crate::b64(&mayfly_keys::random_bytes::<32>()),
+                        status: "pending".into(),
+                        validated: None,
+                        error: None,
+                    })
+                    .collect(),
+            };
+            let id = crate::b64(&mayfly_keys::random_bytes::<16>());
+            self.store()
+                .create_object(
+                    AcmeKind::Authorization,
+                    AcmeObject {
+                        id: id.clone(),
+                        owner: account.id.clone(),
+                        status: "pending".into(),
+                        expires_at,
+                        data: to_data(&authz),
+                        revision: 1,
+                    },
+                )
+                .await?;
+            authz_ids.push(id);
+        }
+        let order = OrderDoc {
+            provisioner: r.provisioner.name.clone(),
+            identifiers,
+            authorizations: authz_ids,
+            expires,
+            not_before,
+            not_after,
+            certificate: None,
+            error: None,
+        };
+        let object = AcmeObject {
+            id: crate::b64(&mayfly_keys::random_bytes::<16>()),
+            owner: account.id.clone(),
+            status: "pending".into(),
+            expires_at,
+            data: to_data(&order),
+            revision: 1,
+        };
+        self.store()
+            .create_object(AcmeKind::Order, object.clone())
+            .await?;
+        let url = r.url_of(&format!("/order/{}", object.id));
+        Ok(AcmeHttpResponse::json(201, &order_json(r, &object, &order)).with("Location", url))
+    }
+
+    /// The challenge types offered for `identifier`: the provisioner's list (all when empty),
+    /// dns-01 only for wildcards, no dns-01 for IP addresses (RFC 8738).
+    fn challenge_types(
+        &self,
+        r: &Request<'_>,
+        identifier: &Identifier,
+    ) -> Result<Vec<&'static str>, AcmeError> {
+        let allowed = &r.provisioner.challenges;
+        let kinds: Vec<&'static str> = CHALLENGE_TYPES
+            .into_iter()
+            .filter(|k| allowed.is_empty() || allowed.iter().any(|a| a.eq_ignore_ascii_case(k)))
+            .filter(|k| !identifier.is_wildcard() || *k == "dns-01")
+            .filter(|k| identifier.kind != "ip" || *k != "dns-01")
+            .collect();
+        if kinds.is_empty() {
+            return Err(AcmeError::new(
+                ProblemKind::RejectedIdentifier,
+                format!(
+                    "no challenge type this provisioner allows can validate {:?}",
+                    identifier.value
+                ),
+            ));
+        }
+        Ok(kinds)
+    }
+
+    /// An object of the requester's account (404 for others').
+    async fn owned(
+        &self,
+        r: &Request<'_>,
+        kind: AcmeKind,
+        id: &str,
+    ) -> Result<AcmeObject, AcmeError> {
+        let (account, _) = r.account()?;
+        self.store()
+            .object(kind, id)
+            .await?
+            .filter(|o| o.owner == account.id)
+            .ok_or_else(|| AcmeError::not_found(format!("no such object {id:?}")))
+    }
+
+    /// Loads an order and brings its status up to date with its authorizations
+    /// (pending -> ready / invalid, expiry).
+    async fn current_order(
+        &self,
+        r: &Request<'_>,
+        id: &str,
+    ) -> Result<(AcmeObject, OrderDoc), AcmeError> {
+        for _ in 0..UPDATE_RETRIES {
+            let mut object = self.owned(r, AcmeKind::Order, id).await?;
+            let order: OrderDoc = doc(&object)?;
+            if order.provisioner != r.provisioner.name {
+                return Err(AcmeError::not_found(format!("no such order {id:?}")));
+            }
+            let new_status = match object.status.as_str() {
+                "pending" | "ready" if object.expires_at <= now() => "invalid",
+                "pending" => {
+                    let mut all_valid = true;
+                    let mut any_invalid = false;
+                    for authz_id in &order.authorizations {
+                        let status = self
+                            .store()
+                            .object(AcmeKind::Authorization, authz_id)
+                            .await?
+                            .map(|a| a.status);
+                        all_valid &= status.as_deref() == Some("valid");
+                        any_invalid |= matches!(
+                            status.as_deref(),
+                            Some("invalid" | "deactivated" | "revoked" | "expired") | None
+                        );
+                    }
+                    if any_invalid {
+                        "invalid"
+                    } else if all_valid {
+                        "ready"
+                    } else {
+                        "pending"
+                    }
+                }
+                other => other,
+            }
+            .to_owned();
+            if new_status == object.status {
+                return Ok((object, order));
+            }
+            object.status = new_status;
+            if self
+                .store()
+                .update_object(AcmeKind::Order, object.clone())
+                .await?
+            {
+                object.revision += 1;
+                return Ok((object, order));
+            }
+        }
+        Err(AcmeError::new(
+            ProblemKind::ServerInternal,
+            "the order is being changed concurrently",
+        ))
+    }
+
+    pub(crate) async fn get_order(
+        &self,
+        r: &Request<'_>,
+        id: &str,
+    ) -> Result<AcmeHttpResponse, AcmeError> {
+        let (object, order) = self.current_order(r, id).await?;
+        let response = AcmeHttpResponse::json(200, &order_json(r, &object, &order));
+        Ok(if object.status == "processing" {
+            response.with("Retry-After", RETRY_AFTER)
+        } else {
+            response
+        })
+    }
+
+    pub(crate) async fn finalize(
+        &self,
+        r: &Request<'_>,
+        id: &str,
+    ) -> Result<AcmeHttpResponse, AcmeError> {
+        let (mut object, mut order) = self.current_order(r, id).await?;
+        if object.status != "ready" {
+            return Err(AcmeError::new(
+                ProblemKind::OrderNotReady,
+                format!("the order is {}, not ready", object.status),
+            ));
+        }
+        let csr = r
+            .json()?
+            .get("csr")
+            .and_then(Value::as_str)
+            .and_then(crate::unb64)
+            .ok_or_else(|| AcmeError::malformed("finalize needs csr: base64url DER"))?;
+        object.status = "processing".into();
+        if !self
+            .store()
+            .update_object(AcmeKind::Order, object.clone())
+            .await?
+        {
+            return Err(AcmeError::new(
+                ProblemKind::OrderNotReady,
+                "the order is already being finalized",
+            ));
+        }
+        object.revision += 1;
+        let sans: Vec<_> = order.identifiers.iter().map(Identifier::to_san).collect();
+        let issued = self
+            .inner
+            .authority
+            .sign_acme(&r.provisioner.name, &csr, &sans)
+            .await;
+        let result = match issued {
+            Ok(issued) => {
+                object.status = "valid".into();
+                order.certificate = Some(issued.serial);
+                Ok(())
+            }
+            Err(e) => {
+                // A bad CSR leaves the order ready for another attempt; a CA failure ends it.
+                let client_error = e.status() < 500;
+                let error = match e {
+                    AuthorityError::Forbidden(detail) => {
+                        AcmeError::new(ProblemKind::RejectedIdentifier, detail)
+                    }
+                    e if client_error => AcmeError::new(ProblemKind::BadCsr, e.to_string()),
+                    e => AcmeError::from(e),
+                };
+                object.status = if client_error { "ready" } else { "invalid" }.into();
+                if !client_error {
+                    order.error = Some(error.to_json());
+                }
+                Err(error)
+            }
+        };
+        object.data = to_data(&order);
+        // We hold the order (it is processing), so this write cannot conflict.
+        self.store()
+            .update_object(AcmeKind::Order, object.clone())
+            .await?;
+        result?;
+        let url = r.url_of(&format!("/order/{}", object.id));
+        Ok(AcmeHttpResponse::json(200, &order_json(r, &object, &order)).with("Location", url))
+    }
+
+    pub(crate) async fn get_authz(
+        &self,
+        r: &Request<'_>,
+        id: &str,
+    ) -> Result<AcmeHttpResponse, AcmeError> {
+        let mut object = self.owned(r, AcmeKind::Authorization, id).await?;
+        let authz: AuthzDoc = doc(&object)?;
+        let payload = r.json()?;
+        if payload.get("status").and_then(Value::as_str) == Some("deactivated") {
+            object.status = "deactivated".into();
+            if !self
+                .store()
+                .update_object(AcmeKind::Authorization, object.clone())
+                .await?
+            {
+                return Err(AcmeError::malformed(
+                    "the authorization changed meanwhile: retry",
+                ));
+            }
+        } else if object.status == "pending" && object.expires_at <= now() {
+            object.status = "expired".into();
+        }
+        Ok(AcmeHttpResponse::json(200, &authz_json(r, &object, &authz)))
+    }
+
+    pub(crate) async fn challenge(
+        &self,
+        r: &Request<'_>,
+        authz_id: &str,
+        kind: &str,
+    ) -> Result<AcmeHttpResponse, AcmeError> {
+        let mut object = self.owned(r, AcmeKind::Authorization, authz_id).await?;
+        let mut authz: AuthzDoc = doc(&object)?;
+        let index = authz
+            .challenges
+            .iter()
+            .position(|c| c.kind == kind)
+            .ok_or_else(|| AcmeError::not_found(format!("no {kind} challenge here")))?;
+        let respond = r.payload.as_slice() != b"" && r.json()?.is_object();
+        let mut start = false;
+        if respond && object.status == "pending" && authz.challenges[index].status == "pending" {
+            if object.expires_at <= now() {
+                return Err(AcmeError::malformed("the authorization has expired"));
+            }
+            authz.challenges[index].status = "processing".into();
+            object.data = to_data(&authz);
+            start = self
+                .store()
+                .update_object(AcmeKind::Authorization, object.clone())
+                .await?;
+            if !start {
+                let current = self.owned(r, AcmeKind::Authorization, authz_id).await?;
+                authz = doc(&current)?;
+            }
+        }
+        if start {
+            let (account, account_doc) = r.account()?;
+            tracing::debug!(account = %account.id, authz = authz_id, kind, "validating");
+            self.spawn_validation(
+                authz_id.to_owned(),
+                index,
+                crate::service::stored_jwk(&account_doc.key)?,
+                r.provisioner.validation.clone().unwrap_or_default(),
+            );
+        }
+        let challenge = &authz.challenges[index];
+        let url = r.url_of(&format!("/chall/{authz_id}/{kind}"));
+        let up = format!("<{}>;rel=\"up\"", r.url_of(&format!("/authz/{authz_id}")));
+        let response =
+            AcmeHttpResponse::json(200, &challenge_json(challenge, url)).with("Link", up);
+        Ok(if challenge.status == "processing" {
+            response.with("Retry-After", RETRY_AFTER)
+        } else {
+            response
+        })
+    }
+
+    /// The certificate chain of order `id` (PEM: leaf, then intermediates).
+    pub(crate) async fn certificate(
+        &self,
+        r: &Request<'_>,
+        id: &str,
+    ) -> Result<AcmeHttpResponse, AcmeError> {
+        let object = self.owned(r, AcmeKind::Order, id).await?;
+        let order: OrderDoc = doc(&object)?;
+        let serial = order
+            .certificate
+            .ok_or_else(|| AcmeError::not_found("the order has no certificate yet"))?;
+        let der = self
+            .store()
+            .certificate(&serial)
+            .await?
+            .and_then(|c| c.der)
+            .ok_or_else(|| AcmeError::not_found("the certificate is no longer stored"))?;
+        let mut pem = der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der)
+            .map_err(|e| AcmeError::new(ProblemKind::ServerInternal, e.to_string()))?;
+        for intermediate in self.inner.authority.intermediates() {
+            pem.push_str(
+                &mayfly_template::certificate_to_pem(intermediate)
+                    .map_err(|e| AcmeError::new(ProblemKind::ServerInternal, e.to_string()))?,
+            );
+        }
+        Ok(AcmeHttpResponse {
+            status: 200,
+            headers: vec![(
+                "Content-Type".into(),
+                "application/pem-certificate-chain".into(),
+            )],
+            body: pem.into_bytes(),
+        })
+    }
+}
+
+fn order_json(r: &Request<'_>, object: &AcmeObject, order: &OrderDoc) -> Value {
+    let mut v = json!({
+        "status": object.status,
+        "expires": order.expires,
+        "identifiers": order.identifiers,
+        "authorizations": order.authorizations.iter().map(|a| r.url_of(&format!("/authz/{a}"))).collect::<Vec<_>>(),
+        "finalize": r.url_of(&format!("/order/{}/finalize", object.id)),
+    });
+    if let Some(t) = &order.not_before {
+        v["notBefore"] = json!(t);
+    }
+    if let Some(t) = &order.not_after {
+        v["notAfter"] = json!(t);
+    }
+    if order.certificate.is_some() {
+        v["certificate"] = json!(r.url_of(&format!("/cert/{}", object.id)));
+    }
+    if let Some(e) = &order.error {
+        v["error"] = e.clone();
+    }
+    v
+}
+
+fn authz_json(r: &Request<'_>, object: &AcmeObject, authz: &AuthzDoc) -> Value {
+    let wildcard = authz.identifier.is_wildcard();
+    let identifier = Identifier {
+        kind: authz.identifier.kind.clone(),
+        value: authz.identifier.value.trim_start_matches("*.").to_owned(),
+    };
+    let challenges: Vec<Value> = authz
+        .challenges
+        .iter()
+        .filter(|c| object.status == "pending" || c.status != "pending")
+        .map(|c| challenge_json(c, r.url_of(&format!("/chall/{}/{}", object.id, c.kind))))
+        .collect();
+    let mut v = json!({
+        "identifier": identifier,
+        "status": object.status,
+        "expires": authz.expires,
+        "challenges": challenges,
+    });
+    if wildcard {
+        v["wildcard"] = json!(true);
+    }
+    v
+}
