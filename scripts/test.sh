@@ -24,6 +24,7 @@ APT_PACKAGES=(
     gnutls-bin                         # certtool: a second opinion on chains and CRLs
     strace                             # proves the offline root tool opens no socket
     curl                               # drives the API and the mTLS service example
+    sqlite3                            # reads the store back in the crash-safety suite
     systemd                            # systemd-analyze verify on dist/systemd/mayfly-ca.service
     lego uacme dehydrated acme-tiny    # real ACME clients for the ACME interop tests
     python3-venv                       # the venv for pkilint / cryptography / jwcrypto
@@ -42,12 +43,12 @@ fi
 
 # --- Python venv for outside checkers ----------------------------------------------------------
 VENV="$ROOT/.venv"
-PY_PACKAGES=(pkilint cryptography jwcrypto 'certbot>=5,<6')
+PY_PACKAGES=(pkilint cryptography jwcrypto 'certbot>=5,<6' matplotlib)
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating the test venv in $VENV"
     /usr/bin/python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import pkilint, cryptography, jwcrypto, certbot' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'import pkilint, cryptography, jwcrypto, certbot, matplotlib' 2>/dev/null; then
     log "installing ${PY_PACKAGES[*]} into the venv"
     "$VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
 fi

@@ -150,11 +150,17 @@ fn serve(
         ),
         None => None,
     };
+    if let Some(password) = &password {
+        warn_on_provisioners_sharing_the_ca_password(&config, password);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        // Installed before anything is announced, so a SIGTERM that follows the "serving"
+        // line always drains instead of killing the process.
+        let signals = Signals::install()?;
         let authority = Arc::new(Authority::open(&config, password.as_ref()).await?);
         drop(password);
         let server =
@@ -171,7 +177,11 @@ fn serve(
         if let (Some(layout), Some(addr)) = (demo, server.local_addr()) {
             print_demo_help(layout, &authority, addr)?;
         }
-        let signals = tokio::spawn(handle_signals(server.handle(), config_path.to_owned()));
+        let signals = tokio::spawn(handle_signals(
+            signals,
+            server.handle(),
+            config_path.to_owned(),
+        ));
         server.run().await?;
         signals.abort();
         tracing::info!("stopped");
@@ -179,14 +189,55 @@ fn serve(
     })
 }
 
+/// step's default PKI encrypts its first provisioner key with the CA password, which the
+/// production guide tells operators to replace: say so when a JWK provisioner's key opens
+/// with the CA's password.
+fn warn_on_provisioners_sharing_the_ca_password(config: &CaConfig, ca_password: &Password) {
+    for provisioner in &config.authority.provisioners {
+        let mayfly_authority::config::ProvisionerConfig::Jwk(jwk) = provisioner else {
+            continue;
+        };
+        let Some(encrypted) = &jwk.encrypted_key else {
+            continue;
+        };
+        if mayfly_jwt::decrypt_jwk(encrypted, ca_password).is_ok() {
+            tracing::warn!(
+                provisioner = jwk.name,
+                "the key of provisioner {:?} is encrypted with the CA password: anyone who can \
+                 mint its tokens can also decrypt the CA key; replace the provisioner \
+                 (`mayfly-ca provisioner add` with its own password, then `remove` this one)",
+                jwk.name
+            );
+        }
+    }
+}
+
+/// The signals `serve` acts on.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
 /// SIGHUP reloads ca.json; SIGTERM and SIGINT start the drain.
-async fn handle_signals(handle: ServerHandle, config_path: PathBuf) -> anyhow::Result<()> {
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
+async fn handle_signals(
+    mut signals: Signals,
+    handle: ServerHandle,
+    config_path: PathBuf,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
-            _ = hup.recv() => match CaConfig::load(&config_path) {
+            _ = signals.hup.recv() => match CaConfig::load(&config_path) {
                 Ok(config) => match handle.reload(&config) {
                     Ok(()) => {}
                     Err(e) => tracing::error!("reload refused, the previous configuration keeps serving: {e}"),
@@ -196,8 +247,8 @@ async fn handle_signals(handle: ServerHandle, config_path: PathBuf) -> anyhow::R
                     config_path.display()
                 ),
             },
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
         }
     }
     tracing::info!("shutting down: draining in-flight requests");

@@ -272,6 +272,9 @@ fn group_readable_key_or_password_files_are_refused() {
     );
 
     let mut daemon = Daemon::serve(&pki, &["--insecure-permissions"]);
+    // The step fixtures encrypt provisioner mariano's key with the CA password ("password").
+    let warning = daemon.wait_for("encrypted with the CA password");
+    assert!(warning.contains("mariano"), "{warning}");
     daemon.api_port();
     daemon.signal("TERM");
     assert_eq!(daemon.wait(Duration::from_secs(40)), Some(0));

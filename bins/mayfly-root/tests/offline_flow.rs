@@ -1,8 +1,10 @@
-//! The offline half of the two-tier flow, driven through the built binary and checked with
-//! openssl, pkilint and pkcs11-tool: `init` a root (key encrypted on disk, or inside
-//! SoftHSM2), `sign-csr` an intermediate's CSR (made by openssl), issue a leaf under it,
-//! then `revoke` the intermediate and publish a CRL: `openssl verify -crl_check_all` then
-//! rejects the leaf's chain. Every signing command runs under strace, which must see no socket.
+//! The whole two-tier flow of docs/offline-root.md, with the same commands, checked with
+//! openssl, curl, pkilint and pkcs11-tool. Offline: `mayfly-root init` a root (key encrypted
+//! on disk, or inside SoftHSM2). Online: `mayfly-ca init --csr`. Offline: `sign-csr` that
+//! CSR and publish the root's CRL. Online: `mayfly-ca init --intermediate`, `serve`, and a
+//! leaf from `mayfly ca certificate`. Offline: `revoke` the intermediate and publish a new
+//! CRL: `openssl verify -crl_check_all` then rejects the leaf's chain with error 23. Every
+//! offline signing command runs under strace, which must see no socket.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,9 +12,14 @@ use std::process::{Command, Stdio};
 use mayfly_testkit::{run, run_ok, tool, venv_tool, write_file};
 
 mod common;
+mod online_ca;
 use common::MODULE;
+use online_ca::OnlineCa;
 
 const CRL_URL: &str = "http://crl.example.com/crl/ca.crl";
+
+/// The subject `mayfly-ca init --name Mayfly --csr` requests.
+const INTERMEDIATE: &str = "CN=Mayfly Intermediate CA";
 
 /// The production guide's intermediate.tpl, as the guide prints it minus its stray final `}`.
 const GUIDE_TEMPLATE: &str = r#"{
@@ -24,8 +31,6 @@ const GUIDE_TEMPLATE: &str = r#"{
 	},
 	"crlDistributionPoints": ["http://crl.example.com/crl/ca.crl"]
 }"#;
-
-const LEAF_EXT: &str = "[leaf]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:app.example.com\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n";
 
 /// Where the root key lives.
 enum RootKey {
@@ -39,6 +44,7 @@ struct Env {
     dir: PathBuf,
     openssl: PathBuf,
     strace: PathBuf,
+    curl: PathBuf,
     key: RootKey,
 }
 
@@ -93,7 +99,7 @@ impl Env {
 
     fn root_key(&self) -> String {
         match &self.key {
-            RootKey::File => "root.key".into(),
+            RootKey::File => "root_ca_key".into(),
             RootKey::Hsm { uri, .. } => uri.clone(),
         }
     }
@@ -109,6 +115,7 @@ impl Env {
 fn setup(dir: &Path, hsm: bool) -> Option<Env> {
     let openssl = tool("openssl")?;
     let strace = tool("strace")?;
+    let curl = tool("curl")?;
     let key = if hsm {
         let (conf, uri) = common::softhsm(dir, "root-key")?;
         RootKey::Hsm { conf, uri }
@@ -120,21 +127,32 @@ fn setup(dir: &Path, hsm: bool) -> Option<Env> {
         dir: dir.to_owned(),
         openssl,
         strace,
+        curl,
         key,
     })
 }
 
 fn init_root(env: &Env) {
-    let mut args = vec!["init", "--name", "Offline Root", "--out", "root.crt"];
+    let mut args = vec![
+        "init",
+        "--name",
+        "Offline Root",
+        "--kty",
+        "P-256",
+        "--not-after",
+        "87600h",
+        "--out",
+        "root_ca.crt",
+    ];
     let key = env.root_key();
     match &env.key {
-        RootKey::File => args.extend(["--key-out", "root.key", "--password-file", "pass.txt"]),
+        RootKey::File => args.extend(["--key-out", "root_ca_key", "--password-file", "pass.txt"]),
         RootKey::Hsm { .. } => args.extend(["--kms", key.as_str()]),
     }
     let (ok, out) = env.offline(&args, "");
     assert!(ok, "{out}");
     let text = env
-        .openssl(&["x509", "-in", "root.crt", "-noout", "-text"])
+        .openssl(&["x509", "-in", "root_ca.crt", "-noout", "-text"])
         .1;
     assert!(
         text.contains("CA:TRUE, pathlen:1") && text.contains("Certificate Sign, CRL Sign"),
@@ -142,23 +160,29 @@ fn init_root(env: &Env) {
     );
     match &env.key {
         RootKey::File => {
-            let pem = std::fs::read_to_string(env.dir.join("root.key")).unwrap_or_default();
+            let pem = std::fs::read_to_string(env.dir.join("root_ca_key")).unwrap_or_default();
             assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
             let mode = std::os::unix::fs::PermissionsExt::mode(
-                &std::fs::metadata(env.dir.join("root.key"))
+                &std::fs::metadata(env.dir.join("root_ca_key"))
                     .unwrap_or_else(|e| panic!("{e}"))
                     .permissions(),
             );
             assert_eq!(mode & 0o777, 0o600);
             // openssl decrypts it with the same password and finds the root's key.
             let (ok, out) = env.openssl(&[
-                "x509", "-in", "root.crt", "-noout", "-pubkey", "-out", "a.pub",
+                "x509",
+                "-in",
+                "root_ca.crt",
+                "-noout",
+                "-pubkey",
+                "-out",
+                "a.pub",
             ]);
             assert!(ok, "{out}");
             let (ok, out) = env.openssl(&[
                 "pkey",
                 "-in",
-                "root.key",
+                "root_ca_key",
                 "-passin",
                 "file:pass.txt",
                 "-pubout",
@@ -205,9 +229,9 @@ fn intermediate_csr(env: &Env) {
         "-keyout",
         "int.key",
         "-subj",
-        "/O=Mayfly/CN=Mayfly Intermediate CA",
+        "/CN=Mayfly Intermediate CA",
         "-out",
-        "int.csr",
+        "intermediate_ca.csr",
     ]));
 }
 
@@ -215,7 +239,18 @@ fn sign_intermediate(env: &Env, guide_template: bool) {
     let key = env.root_key();
     let key_args = env.key_args();
     let mut args = vec![
-        "sign-csr", "int.csr", "--ca", "root.crt", "--ca-key", &key, "--out", "int.crt",
+        "sign-csr",
+        "intermediate_ca.csr",
+        "--ca",
+        "root_ca.crt",
+        "--ca-key",
+        &key,
+        "--not-after",
+        "87600h",
+        "--index",
+        "index.txt",
+        "--out",
+        "intermediate_ca.crt",
     ];
     args.extend(key_args.iter().map(String::as_str));
     if guide_template {
@@ -227,23 +262,27 @@ fn sign_intermediate(env: &Env, guide_template: bool) {
     // The operator is shown what will be signed and may refuse.
     let (ok, out) = env.offline(&args, "n\n");
     assert!(!ok && out.contains("not signed"), "{out}");
-    assert!(
-        out.contains("CN=Mayfly Intermediate CA") && out.contains(CRL_URL),
-        "{out}"
-    );
-    assert!(!env.dir.join("int.crt").exists() && !env.dir.join("index.txt").exists());
+    assert!(out.contains(INTERMEDIATE) && out.contains(CRL_URL), "{out}");
+    assert!(!env.dir.join("intermediate_ca.crt").exists() && !env.dir.join("index.txt").exists());
     let (ok, out) = env.offline(&args, "y\n");
     assert!(ok, "{out}");
 
-    let (ok, out) = env.openssl(&["verify", "-CAfile", "root.crt", "int.crt"]);
-    assert!(ok && out.contains("int.crt: OK"), "{out}");
+    let (ok, out) = env.openssl(&["verify", "-CAfile", "root_ca.crt", "intermediate_ca.crt"]);
+    assert!(ok && out.contains("intermediate_ca.crt: OK"), "{out}");
     let text = env
-        .openssl(&["x509", "-in", "int.crt", "-noout", "-text", "-serial"])
+        .openssl(&[
+            "x509",
+            "-in",
+            "intermediate_ca.crt",
+            "-noout",
+            "-text",
+            "-serial",
+        ])
         .1;
     assert!(
         text.contains("CA:TRUE, pathlen:0")
             && text.contains(&format!("URI:{CRL_URL}"))
-            && text.contains("Subject: O = Mayfly, CN = Mayfly Intermediate CA"),
+            && text.contains("Subject: CN = Mayfly Intermediate CA"),
         "{text}"
     );
     let serial = text
@@ -254,9 +293,7 @@ fn sign_intermediate(env: &Env, guide_template: bool) {
     let index = std::fs::read_to_string(env.dir.join("index.txt")).unwrap_or_default();
     assert!(
         index.starts_with("V\t")
-            && index.contains(&format!(
-                "\t{serial}\tunknown\t/O=Mayfly/CN=Mayfly Intermediate CA"
-            )),
+            && index.contains(&format!("\t{serial}\tunknown\t/{INTERMEDIATE}")),
         "{serial}: {index}"
     );
     // A second signing of the same name into the same file is refused.
@@ -264,7 +301,7 @@ fn sign_intermediate(env: &Env, guide_template: bool) {
     assert!(!ok && out.contains("already exists"), "{out}");
 
     if let Some(lint) = venv_tool("lint_pkix_cert") {
-        for name in ["root.crt", "int.crt"] {
+        for name in ["root_ca.crt", "intermediate_ca.crt"] {
             let out = Command::new(&lint)
                 .args(["lint", "-s", "WARNING", "-f", "JSON"])
                 .arg(env.dir.join(name))
@@ -276,59 +313,8 @@ fn sign_intermediate(env: &Env, guide_template: bool) {
     }
 }
 
-/// A leaf under the intermediate (openssl stands in for the online CA) and the
-/// intermediate's own CRL (empty).
-fn leaf_and_intermediate_crl(env: &Env) {
-    write_file(&env.dir, "leaf.cnf", LEAF_EXT);
-    run_ok(Command::new(&env.openssl).current_dir(&env.dir).args([
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "leaf.key",
-        "-subj",
-        "/CN=app.example.com",
-        "-out",
-        "leaf.csr",
-    ]));
-    run_ok(Command::new(&env.openssl).current_dir(&env.dir).args([
-        "x509",
-        "-req",
-        "-in",
-        "leaf.csr",
-        "-CA",
-        "int.crt",
-        "-CAkey",
-        "int.key",
-        "-CAcreateserial",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.cnf",
-        "-extensions",
-        "leaf",
-        "-out",
-        "leaf.crt",
-    ]));
-    write_file(&env.dir, "int-index.txt", "");
-    run_ok(env.root().args([
-        "crl",
-        "--index",
-        "int-index.txt",
-        "--ca",
-        "int.crt",
-        "--ca-key",
-        "int.key",
-        "--out",
-        "int.crl",
-    ]));
-}
-
-fn root_crl(env: &Env, out: &str) {
+/// `mayfly-root crl ... --days 30 --out ca.crl`.
+fn root_crl(env: &Env) {
     let key = env.root_key();
     let key_args = env.key_args();
     let mut args = vec![
@@ -336,52 +322,116 @@ fn root_crl(env: &Env, out: &str) {
         "--index",
         "index.txt",
         "--ca",
-        "root.crt",
+        "root_ca.crt",
         "--ca-key",
         &key,
         "--crlnumber",
         "crlnumber",
+        "--days",
+        "30",
         "--out",
-        out,
+        "ca.crl",
     ];
     args.extend(key_args.iter().map(String::as_str));
     let (ok, text) = env.offline(&args, "");
     assert!(ok, "{text}");
 }
 
-fn verify_leaf(env: &Env, root_crl: &str) -> (bool, String) {
+/// The relying party: the leaf's chain against the root's CRL and the online CA's.
+fn verify_leaf(env: &Env) -> (bool, String) {
     env.openssl(&[
         "verify",
         "-crl_check_all",
         "-CAfile",
-        "root.crt",
+        "root_ca.crt",
         "-untrusted",
-        "int.crt",
+        "intermediate_ca.crt",
         "-CRLfile",
-        root_crl,
+        "ca.crl",
         "-CRLfile",
-        "int.crl",
+        "intermediate.crl",
         "leaf.crt",
     ])
 }
 
-fn offline_flow(hsm: bool) {
+/// The online CA issues a leaf under the offline-signed intermediate and serves its CRL.
+fn online_leaf(env: &Env, online: &mut OnlineCa) {
+    let printed = online.install();
+    let fingerprint = env
+        .openssl(&[
+            "x509",
+            "-in",
+            "root_ca.crt",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+        ])
+        .1
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap_or_default()
+        .replace(':', "")
+        .to_lowercase();
+    assert_eq!(printed, fingerprint);
+    online.serve();
+    let url = online.url();
+    online.mayfly(&[
+        "ca",
+        "bootstrap",
+        "--ca-url",
+        &url,
+        "--fingerprint",
+        &fingerprint,
+    ]);
+    online.mayfly(&[
+        "ca",
+        "certificate",
+        "app.example.com",
+        "leaf.crt",
+        "leaf.key",
+        "--provisioner",
+        "ops",
+        "--password-file",
+        "prov-pass.txt",
+    ]);
+    online.fetch_crl(&env.curl, "intermediate.crl");
+    let text = env
+        .openssl(&[
+            "crl",
+            "-in",
+            "intermediate.crl",
+            "-inform",
+            "DER",
+            "-noout",
+            "-text",
+            "-CAfile",
+            "intermediate_ca.crt",
+        ])
+        .1;
+    assert!(
+        text.contains("verify OK") && text.contains("Issuer: CN = Mayfly Intermediate CA"),
+        "{text}"
+    );
+}
+
+fn whole_flow(hsm: bool) {
     let tmp = mayfly_testkit::temp_dir();
     let Some(env) = setup(tmp.path(), hsm) else {
         return;
     };
+    let mut online = OnlineCa::new(&env.dir);
     init_root(&env);
-    intermediate_csr(&env);
+    online.init_csr();
     sign_intermediate(&env, !hsm);
-    leaf_and_intermediate_crl(&env);
-
     write_file(&env.dir, "crlnumber", "01\n");
-    root_crl(&env, "root-1.crl");
-    let (ok, out) = verify_leaf(&env, "root-1.crl");
+    root_crl(&env);
+    online_leaf(&env, &mut online);
+    let (ok, out) = verify_leaf(&env);
     assert!(ok && out.contains("leaf.crt: OK"), "{out}");
 
     let serial = env
-        .openssl(&["x509", "-in", "int.crt", "-noout", "-serial"])
+        .openssl(&["x509", "-in", "intermediate_ca.crt", "-noout", "-serial"])
         .1
         .trim()
         .trim_start_matches("serial=")
@@ -395,18 +445,36 @@ fn offline_flow(hsm: bool) {
         "--reason",
         "keyCompromise",
     ]));
-    root_crl(&env, "root-2.crl");
-    let (ok, out) = verify_leaf(&env, "root-2.crl");
-    assert!(!ok && out.contains("certificate revoked"), "{out}");
+    root_crl(&env);
+    let (ok, out) = verify_leaf(&env);
+    assert!(
+        !ok && out.contains("error 23 at 1 depth lookup: certificate revoked"),
+        "{out}"
+    );
+    // Plain -crl_check looks at the leaf's CRL only and misses it, as the doc warns.
+    let (ok, out) = env.openssl(&[
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        "root_ca.crt",
+        "-untrusted",
+        "intermediate_ca.crt",
+        "-CRLfile",
+        "intermediate.crl",
+        "leaf.crt",
+    ]);
+    assert!(ok && out.contains("leaf.crt: OK"), "{out}");
     let text = env
         .openssl(&[
             "crl",
             "-in",
-            "root-2.crl",
+            "ca.crl",
+            "-inform",
+            "DER",
             "-noout",
             "-text",
             "-CAfile",
-            "root.crt",
+            "root_ca.crt",
         ])
         .1;
     assert!(
@@ -418,13 +486,13 @@ fn offline_flow(hsm: bool) {
 }
 
 #[test]
-fn offline_flow_with_an_encrypted_file_key() {
-    offline_flow(false);
+fn whole_flow_with_an_encrypted_root_key_file() {
+    whole_flow(false);
 }
 
 #[test]
-fn offline_flow_with_the_root_key_in_softhsm() {
-    offline_flow(true);
+fn whole_flow_with_the_root_key_in_softhsm() {
+    whole_flow(true);
 }
 
 #[test]
@@ -439,17 +507,17 @@ fn a_csr_with_a_bad_signature_or_the_guides_stray_brace_is_refused() {
     write_file(&env.dir, "guide.tpl", format!("{GUIDE_TEMPLATE} }}"));
     let (ok, out) = run(env.root().args([
         "sign-csr",
-        "int.csr",
+        "intermediate_ca.csr",
         "--ca",
-        "root.crt",
+        "root_ca.crt",
         "--ca-key",
-        "root.key",
+        "root_ca_key",
         "--password-file",
         "pass.txt",
         "--template",
         "guide.tpl",
         "--out",
-        "int.crt",
+        "intermediate_ca.crt",
         "--yes",
     ]));
     assert!(
@@ -458,7 +526,13 @@ fn a_csr_with_a_bad_signature_or_the_guides_stray_brace_is_refused() {
     );
     // A CSR whose signature does not verify.
     run_ok(Command::new(&env.openssl).current_dir(&env.dir).args([
-        "req", "-in", "int.csr", "-outform", "DER", "-out", "int.der",
+        "req",
+        "-in",
+        "intermediate_ca.csr",
+        "-outform",
+        "DER",
+        "-out",
+        "int.der",
     ]));
     let mut bytes = std::fs::read(env.dir.join("int.der")).unwrap_or_default();
     let last = bytes.len() - 3;
@@ -468,15 +542,15 @@ fn a_csr_with_a_bad_signature_or_the_guides_stray_brace_is_refused() {
         "sign-csr",
         "bad.der",
         "--ca",
-        "root.crt",
+        "root_ca.crt",
         "--ca-key",
-        "root.key",
+        "root_ca_key",
         "--password-file",
         "pass.txt",
         "--out",
-        "int.crt",
+        "intermediate_ca.crt",
         "--yes",
     ]));
     assert!(!ok && out.contains("CSR"), "{out}");
-    assert!(!env.dir.join("int.crt").exists());
+    assert!(!env.dir.join("intermediate_ca.crt").exists());
 }

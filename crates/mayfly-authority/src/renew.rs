@@ -96,8 +96,8 @@ impl Authority {
         let lifetime = Duration::from_secs(u64::try_from(not_after - not_before).unwrap_or(0));
         let start = SystemTime::now() - state.backdate;
         let validity = ValidityPeriod {
-            not_before: to_offset(start),
-            not_after: to_offset(start + lifetime),
+            not_before: to_offset(start)?,
+            not_after: to_offset(start + lifetime)?,
         };
         let key = match csr {
             Some(csr) => csr.public_key().clone(),

@@ -34,6 +34,9 @@ pub struct SignRequest {
     pub template_data: Option<Value>,
 }
 
+/// id-kp-OCSPSigning.
+const ID_KP_OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
+
 /// Key usages a leaf may never carry.
 const CA_KEY_USAGES: [&str; 2] = ["certSign", "crlSign"];
 /// Extensions a template may not set by raw OID on a leaf: basicConstraints,
@@ -160,6 +163,7 @@ impl Authority {
             .all_sans()
             .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
         let common_name = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
+        check_name_syntax(common_name.as_deref(), &sans)?;
         check_token_names(claims, common_name.as_deref(), &sans)?;
         check_policies(state, provisioner, common_name.as_deref(), &sans)?;
         let validity = validity(state, &provisioner.claims, &profile, request)?;
@@ -253,6 +257,16 @@ pub(crate) fn enforce_leaf(
     {
         return forbidden(format!("key usage {usage}"));
     }
+    if let Some(eku) = profile
+        .ext_key_usage
+        .0
+        .iter()
+        .chain(&profile.unknown_ext_key_usage.0)
+        .find(|u| u.eq_ignore_ascii_case("ocspSigning") || u.as_str() == ID_KP_OCSP_SIGNING)
+    {
+        // A leaf with OCSPSigning could answer OCSP for the intermediate: only the CA decides that.
+        return forbidden(format!("extended key usage {eku}"));
+    }
     if let Some(ext) = profile
         .extensions
         .iter()
@@ -261,6 +275,63 @@ pub(crate) fn enforce_leaf(
         return forbidden(format!("the raw extension {}", ext.id));
     }
     Ok(profile)
+}
+
+/// Every name a certificate carries must be well formed: DNS names are LDH labels (1-63
+/// octets, no leading or trailing hyphen, at most 253 octets, `*.` only as a whole first
+/// label; `xn--` labels need a body), and no name carries control characters or spaces.
+pub(crate) fn check_name_syntax(
+    common_name: Option<&str>,
+    sans: &[San],
+) -> Result<(), AuthorityError> {
+    let bad = |what: &str, name: &str, why: &str| {
+        Err(AuthorityError::BadRequest(format!(
+            "invalid {what} {name:?}: {why}"
+        )))
+    };
+    if let Some(cn) = common_name
+        && cn.chars().any(char::is_control)
+    {
+        return bad("common name", cn, "it contains control characters");
+    }
+    for san in sans {
+        match san {
+            San::Dns(name) => {
+                let host = name.strip_prefix("*.").unwrap_or(name);
+                if name.len() > 253 {
+                    return bad("DNS name", name, "longer than 253 octets");
+                }
+                for label in host.split('.') {
+                    let why = if label.is_empty() {
+                        Some("empty label")
+                    } else if label.len() > 63 {
+                        Some("a label longer than 63 octets")
+                    } else if !label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    {
+                        Some(
+                            "only letters, digits and hyphens are allowed (IDNs go as xn-- labels)",
+                        )
+                    } else if label.starts_with('-') || label.ends_with('-') {
+                        Some("a label starts or ends with a hyphen")
+                    } else if label.len() <= 4 && label.to_ascii_lowercase().starts_with("xn--") {
+                        Some("an empty punycode label")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        return bad("DNS name", name, why);
+                    }
+                }
+            }
+            San::Email(v) | San::Uri(v) if v.chars().any(|c| c.is_control() || c == ' ') => {
+                return bad("name", v, "it contains control characters or spaces");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Every name of the certificate must be one the token allows: the SANs within `sans`, the
@@ -356,7 +427,12 @@ fn validity(
     let start = request.not_before.or(from_profile(&profile.not_before)?);
     let end = request.not_after.or(from_profile(&profile.not_after)?);
     let start_or_now = start.unwrap_or(now);
-    let end = end.unwrap_or(start_or_now + claims.default_duration);
+    let end = match end {
+        Some(end) => end,
+        None => start_or_now
+            .checked_add(claims.default_duration)
+            .ok_or_else(|| AuthorityError::BadRequest("notBefore is out of range".into()))?,
+    };
     let lifetime = end
         .duration_since(start_or_now)
         .map_err(|_| AuthorityError::BadRequest("notAfter is before notBefore".into()))?;
@@ -366,8 +442,8 @@ fn validity(
     }
     let not_before = start.unwrap_or(now - state.backdate);
     Ok(ValidityPeriod {
-        not_before: to_offset(not_before),
-        not_after: to_offset(end),
+        not_before: to_offset(not_before)?,
+        not_after: to_offset(end)?,
     })
 }
 
@@ -393,12 +469,21 @@ pub(crate) fn check_lifetime(claims: &Claims, lifetime: Duration) -> Result<(), 
     Ok(())
 }
 
-pub(crate) fn to_offset(t: SystemTime) -> time::OffsetDateTime {
+/// A certificate time; refused (never wrapped) when X.509 cannot carry it (after 9999).
+pub(crate) fn to_offset(t: SystemTime) -> Result<time::OffsetDateTime, AuthorityError> {
+    let out_of_range = || AuthorityError::BadRequest("a validity time is outside 1970-9999".into());
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .map_err(|_| out_of_range())?
+        .as_secs();
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .ok_or_else(out_of_range)?;
+    if at.year() > 9999 {
+        return Err(out_of_range());
+    }
+    Ok(at)
 }
 
 impl Authority {
@@ -479,6 +564,7 @@ impl Authority {
             )));
         }
         let cn = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
+        check_name_syntax(cn.as_deref(), &sans)?;
         check_policies(state, provisioner, cn.as_deref(), &sans)?;
         let request = SignRequest::default();
         let validity = validity(state, &provisioner.claims, &profile, &request)?;

@@ -53,6 +53,7 @@ impl PublicKey {
             crate::ID_RSA_ENCRYPTION => {
                 let key = rsa::PublicKey::from_public_key_der(der).map_err(malformed)?;
                 check_rsa_size(rsa::traits::PublicKeyParts::n_bits_precision(&key))?;
+                check_rsa_exponent(&key)?;
                 Ok(Self::Rsa(key))
             }
             other => Err(KeyError::UnsupportedAlgorithm(format!(
@@ -202,6 +203,21 @@ pub(crate) fn check_rsa_size(bits: u32) -> Result<(), KeyError> {
     } else {
         Ok(())
     }
+}
+
+/// Refuses small or even RSA public exponents (e = 3 invites the classic low-exponent
+/// attacks; every modern key uses 65537).
+fn check_rsa_exponent(key: &rsa::PublicKey) -> Result<(), KeyError> {
+    let e = rsa::traits::PublicKeyParts::e(key).to_be_bytes();
+    let start = e.iter().position(|&b| b != 0).unwrap_or(e.len());
+    let e = &e[start..];
+    let small = e.len() < 3 || (e.len() == 3 && u32::from_be_bytes([0, e[0], e[1], e[2]]) < 65_537);
+    if small || e.last().is_some_and(|b| b & 1 == 0) {
+        return Err(KeyError::UnsupportedAlgorithm(
+            "an RSA public exponent below 65537 (or even) is refused".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn hex_lower(bytes: &[u8]) -> String {

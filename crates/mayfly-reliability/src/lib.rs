@@ -1,0 +1,24 @@
+//! Test support for Mayfly's reliability and security suite (issue 13): a real `mayfly-ca
+//! serve` in a temporary folder ([`Ca`]), a raw HTTPS client that sends exactly the bytes it is
+//! given ([`Https`]), forged tokens ([`hostile_token`]) and the hostile-request corpus of
+//! `tests/corpus/` ([`Corpus`]). The suite itself lives in this crate's `tests/`.
+//!
+//! ```
+//! use mayfly_reliability::{Reply, parse_reply};
+//!
+//! let reply: Reply = parse_reply(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}")
+//!     .expect("a response");
+//! assert_eq!(reply.status, 400);
+//! assert_eq!(reply.body, b"{}");
+//! ```
+#![forbid(unsafe_code)]
+
+mod ca;
+mod corpus;
+mod https;
+mod tokens;
+
+pub use ca::{CA_PASSWORD, Ca, Issued, PROVISIONER_PASSWORD, csr_pem, decimal, rss_kib};
+pub use corpus::{Corpus, CorpusEntry};
+pub use https::{Https, Reply, parse_reply};
+pub use tokens::{TOKEN_KINDS, hostile_token};

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Mayfly benchmarks against its peers, side by side in one run.
+#
+#   scripts/bench.sh [sign|acme|crl|crypto|regress|all]     (default: all)
+#   scripts/bench.sh regress --update                       (rewrite the callgrind baseline)
+#
+# sign:    mayfly-ca serve (HTTPS, SQLite) POST /1.0/sign vs cfssl serve (HTTPS) /api/v1/cfssl/sign,
+#          wrk keep-alive at BENCH_CONNS connections, fresh server per repetition, 2 s warm-up,
+#          BENCH_REPS repetitions of BENCH_DURATION s; server CPU from /proc/PID/stat, peak RSS VmHWM.
+# acme:    Mayfly ACME vs Pebble (reported "not yet" while the server does not mount ACME).
+# crl:     mayfly-root crl vs openssl ca -gencrl on a BENCH_CRL_ROWS-row index.txt.
+# crypto:  mayfly-keys sign_verify (criterion, aws-lc backend) vs openssl speed.
+# regress: callgrind instruction count per in-process issuance vs scripts/bench/regress_baseline.json.
+#
+# Output: the table on stdout, target/bench/results.json, target/bench/*.png.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+HERE=$ROOT/scripts/bench
+OUT=$ROOT/target/bench
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+REPS=${BENCH_REPS:-3}
+DUR=${BENCH_DURATION:-8}
+CONNS_LIST=${BENCH_CONNS:-"1 4 16"}
+CRL_ROWS=${BENCH_CRL_ROWS:-1000000}
+PY=$ROOT/.venv/bin/python
+[ -x "$PY" ] || PY=python3
+export PEERS_DIR=$OUT/peers
+PEERS=${MAYFLY_PEERS:-$HERE/peers}   # copies of the shared peer scripts (cfssl_*)
+TCK=$(getconf CLK_TCK)
+mkdir -p "$OUT" "$PEERS_DIR"
+
+log() { echo "[bench $(date -u +%H:%M:%S)] $*" >&2; }
+need() {   # need CMD DEBIAN-PACKAGE: install from Debian when missing
+  command -v "$1" >/dev/null || { log "installing $2"; apt-get install -y -q "$2" >/dev/null; }
+}
+record() { echo "$1" >> "$OUT/raw-$SECTION.jsonl"; }   # one JSON object per measurement
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+build() {   # release-build these packages (skipped with BENCH_NO_BUILD=1: use what is built)
+  [ "${BENCH_NO_BUILD:-0}" = 1 ] && return
+  log "building $* (release)"
+  cargo build -q --release $(printf -- '-p %s ' "$@") --manifest-path "$ROOT/Cargo.toml"
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# ---------------------------------------------------------------------------------------- sign
+mayfly_setup() {
+  build mayfly-ca mayfly-loadgen
+  MAYFLY_CA=$CARGO_TARGET_DIR/release/mayfly-ca
+  LOADGEN=$CARGO_TARGET_DIR/release/mayfly-loadgen
+  M=$OUT/mayfly; rm -rf "$M"; mkdir -p "$M"
+  MPORT=$(free_port)
+  printf 'bench ca password\n' > "$M/pw"; printf 'bench provisioner password\n' > "$M/ppw"
+  chmod 600 "$M/pw" "$M/ppw"
+  "$MAYFLY_CA" init --name Bench --dns 127.0.0.1 --provisioner bench --path "$M/pristine" \
+      --address "127.0.0.1:$MPORT" --password-file "$M/pw" --provisioner-password-file "$M/ppw" \
+      </dev/null >/dev/null
+}
+
+# mayfly_rep CONNS REP: one repetition on a fresh server over a fresh copy of the PKI.
+mayfly_rep() {
+  local c=$1 r=$2 t=$(( $1 < 2 ? $1 : 2 ))
+  local total=$(( ${BENCH_TOKENS_PER_S:-6000} * DUR ))
+  rm -rf "$M/ca"; cp -a "$M/pristine" "$M/ca"
+  local cfg
+  cfg=$(grep -l '"address"' "$M"/ca/config/ca.json)
+  sed -i "s#$M/pristine#$M/ca#g" "$cfg"
+  "$LOADGEN" tokens --ca-config "$cfg" --provisioner bench --provisioner-password-file "$M/ppw" \
+      --audience "https://127.0.0.1:$MPORT/1.0/sign" --count $(( 3000 * 2 )) --out "$M/warm.txt"
+  "$LOADGEN" tokens --ca-config "$cfg" --provisioner bench --provisioner-password-file "$M/ppw" \
+      --audience "https://127.0.0.1:$MPORT/1.0/sign" --count "$total" --out "$M/run.txt"
+  RUST_LOG=${RUST_LOG:-warn} "$MAYFLY_CA" serve "$cfg" --password-file "$M/pw" > "$M/serve-$c-$r.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null && break; sleep 0.1; done
+  BODIES=$M/warm.txt WRK_THREADS=$t wrk -t$t -c"$c" -d2s -s "$HERE/mayfly_sign.lua" "https://127.0.0.1:$MPORT" >/dev/null 2>&1
+  local u1 u2 t0 t1
+  u1=$(cpu_ticks $pid); t0=$(date +%s.%N)
+  BODIES=$M/run.txt WRK_THREADS=$t wrk -t$t -c"$c" -d"${DUR}s" --latency -s "$HERE/mayfly_sign.lua" \
+      "https://127.0.0.1:$MPORT" > "$M/wrk-$c-$r.txt" 2>&1
+  t1=$(date +%s.%N); u2=$(cpu_ticks $pid)
+  local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  kill $pid; wait $pid 2>/dev/null || true
+  local f=$M/wrk-$c-$r.txt
+  record "$(printf '{"bench":"sign","server":"mayfly","conns":%s,"rep":%s,"rps":%s,"p50_ms":%s,"p90_ms":%s,"p99_ms":%s,"cpu_cores":%s,"vmhwm_kb":%s,"errors":%s,"pool_exhausted":%s}' \
+    "$c" "$r" "$(awk '/^RPS/{print $2}' "$f")" "$(awk '/^LAT_P50_MS/{print $2}' "$f")" \
+    "$(awk '/^LAT_P90_MS/{print $2}' "$f")" "$(awk '/^LAT_P99_MS/{print $2}' "$f")" \
+    "$(awk -v a="$u1" -v b="$u2" -v k="$TCK" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.3f", (b-a)/k/(e-s)}')" "$hwm" \
+    "$(( $(awk '/^BAD_RESPONSES/{print $2}' "$f") + $(awk '/^NON2XX_OR_ERR/{print $2}' "$f") ))" \
+    "$(awk '/^POOL_EXHAUSTED/{print $2}' "$f")")"
+  log "mayfly conns=$c rep=$r $(awk '/^RPS/{print $2}' "$f") certs/s"
+}
+
+cfssl_reps() {   # CONNS: the peer script does fresh server, warm-up, REPS repetitions
+  rm -f "$PEERS_DIR/cfssl_results.txt"
+  bash "$PEERS/cfssl_bench.sh" "cfssl-$1" "$1" https "$REPS" "$DUR" >/dev/null
+  "$PY" - "$PEERS_DIR/cfssl_results.txt" >> "$OUT/raw-$SECTION.jsonl" <<'PYEOF'
+import json, re, sys
+for line in open(sys.argv[1]):
+    kv = dict(re.findall(r'(\w+)=(\S+)', line))
+    print(json.dumps({"bench": "sign", "server": "cfssl", "conns": int(kv["conns"]), "rep": int(kv["rep"]),
+        "rps": float(kv["rps"]), "p50_ms": float(kv["p50_ms"]), "p99_ms": float(kv["p99_ms"]),
+        "cpu_cores": float(kv["cfssl_cpu_cores"]), "vmhwm_kb": int(kv["cfssl_VmHWM_kB"]),
+        "errors": int(kv["bad"]) + int(kv["errs"])}))
+PYEOF
+}
+
+bench_sign() {
+  need wrk wrk; need bc bc; need cfssl golang-cfssl
+  cp "$PEERS/cfssl_sign.lua" "$PEERS_DIR/"   # cfssl_bench.sh reads it from there
+  [ -f "$PEERS_DIR/cfssl/int.pem" ] || { log "setting up cfssl CA"; bash "$PEERS/cfssl_setup.sh" >/dev/null 2>&1; }
+  mayfly_setup
+  for c in $CONNS_LIST; do
+    for r in $(seq 1 "$REPS"); do mayfly_rep "$c" "$r"; sleep 1; done
+    log "cfssl conns=$c"; cfssl_reps "$c"
+  done
+}
+
+# ---------------------------------------------------------------------------------------- acme
+bench_acme() {
+  local why="crates/mayfly-acme is not mounted in mayfly-server"
+  grep -rqi acme "$ROOT/crates/mayfly-server/src" 2>/dev/null && why="bench.sh does not drive ACME orders against Mayfly yet"
+  log "acme: not yet ($why)"
+  record "{\"bench\":\"acme\",\"status\":\"not yet: $why\"}"
+}
+
+# ----------------------------------------------------------------------------------------- crl
+bench_crl() {
+  for r in $(seq 1 "${BENCH_CRL_REPS:-$REPS}"); do
+    log "crl rows=$CRL_ROWS rep=$r"
+    bash "$ROOT/crates/mayfly-crl/benches/compare_openssl.sh" "$CRL_ROWS" > "$OUT/crl-$r.txt" 2>&1
+    record "$(awk -v r="$r" -v n="$CRL_ROWS" '
+      /^mayfly-root crl:/ {mr=$4; mc=$6} /^openssl ca -gencrl:/ {sr=$5; sc=$7}
+      END { gsub("s","",mr); gsub("s","",mc); gsub("s","",sr); gsub("s","",sc);
+        printf "{\"bench\":\"crl\",\"rep\":%s,\"rows\":%s,\"mayfly_real_s\":%s,\"mayfly_cpu_s\":%s,\"openssl_real_s\":%s,\"openssl_cpu_s\":%s}", r, n, mr, mc, sr, sc }' "$OUT/crl-$r.txt")"
+  done
+}
+
+# -------------------------------------------------------------------------------------- crypto
+bench_crypto() {
+  log "criterion: mayfly-keys sign_verify (aws-lc backend)"
+  rm -rf "$CARGO_TARGET_DIR/criterion/sign_software-aws-lc" "$CARGO_TARGET_DIR/criterion/verify_software-aws-lc"
+  cargo bench -q -p mayfly-keys --features aws-lc --bench sign_verify --manifest-path "$ROOT/Cargo.toml" -- \
+      --warm-up-time 1 --measurement-time 3 software-aws-lc > "$OUT/criterion.txt" 2>&1
+  log "openssl speed"
+  openssl speed -seconds 3 ecdsap256 ed25519 rsa2048 > "$OUT/openssl-speed.txt" 2>/dev/null
+  "$PY" "$HERE/crypto.py" "$OUT/criterion.txt" "$OUT/openssl-speed.txt" >> "$OUT/raw-$SECTION.jsonl"
+}
+
+# ------------------------------------------------------------------------------------- regress
+callgrind_instructions() {   # N: total instructions of `mayfly-loadgen issue N`
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$LOADGEN" issue "$1" 2>&1 |
+    awk '/Collected :/{print $NF}'
+}
+bench_regress() {
+  need valgrind valgrind
+  build mayfly-loadgen
+  LOADGEN=$CARGO_TARGET_DIR/release/mayfly-loadgen
+  local lo=${BENCH_REGRESS_LO:-10} hi=${BENCH_REGRESS_HI:-60}
+  log "callgrind: issue $lo and issue $hi"
+  local a b; a=$(callgrind_instructions "$lo"); b=$(callgrind_instructions "$hi")
+  local per=$(( (b - a) / (hi - lo) ))
+  "$PY" "$HERE/regress.py" "$HERE/regress_baseline.json" "$per" "${1:-}" | tee "$OUT/regress.txt"
+  local status=${PIPESTATUS[0]}
+  record "$(printf '{"bench":"regress","instructions_per_issuance":%s,"status":%s}' "$per" "$status")"
+  return "$status"
+}
+
+# ---------------------------------------------------------------------------------------- main
+# Each section rewrites only its own raw-SECTION.jsonl; the report merges all of them, so
+# `scripts/bench.sh crypto` refreshes the crypto rows of the last full run.
+section() { SECTION=$1; rm -f "$OUT/raw-$1.jsonl"; shift; "$@"; }
+what=${1:-all}
+{ echo "{\"bench\":\"machine\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"cpu\":\"$(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)\","
+  echo "\"cores\":$(nproc),\"mem_mb\":$(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo),\"load\":\"$(cut -d' ' -f1-3 /proc/loadavg)\","
+  echo "\"kernel\":\"$(uname -r)\",\"rustc\":\"$(rustc --version)\",\"openssl\":\"$(openssl version)\",\"cfssl\":\"$(dpkg-query -W -f '${Version}' golang-cfssl 2>/dev/null)\"}"; } | tr -d '\n' > "$OUT/raw-machine.jsonl"
+echo >> "$OUT/raw-machine.jsonl"
+status=0
+case $what in
+  sign|acme|crl|crypto) section "$what" "bench_$what" ;;
+  regress) section regress bench_regress "${2:-}" || status=$? ;;
+  all) section sign bench_sign; section acme bench_acme; section crl bench_crl
+       section crypto bench_crypto; section regress bench_regress || status=$? ;;
+  *) echo "usage: $0 [sign|acme|crl|crypto|regress [--update]|all]" >&2; exit 2 ;;
+esac
+cat "$OUT"/raw-*.jsonl > "$OUT/raw.jsonl"
+"$PY" "$HERE/report.py" "$OUT/raw.jsonl" "$OUT"
+exit "$status"

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""report.py RAW_JSONL OUT_DIR: medians of the repetitions, the table (stdout), results.json and
+PNG plots (when matplotlib is importable)."""
+import collections, json, os, statistics, sys
+
+raw = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+out = sys.argv[2]
+med = lambda rows, k: statistics.median([r[k] for r in rows if r.get(k) is not None]) if any(r.get(k) is not None for r in rows) else None
+machine = next((r for r in raw if r["bench"] == "machine"), {})
+
+sign = collections.defaultdict(list)
+for r in raw:
+    if r["bench"] == "sign":
+        sign[(r["server"], r["conns"])].append(r)
+sign_summary = []
+for (server, conns), rows in sorted(sign.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    s = {"server": server, "conns": conns, "reps": len(rows), "rps_all": [r["rps"] for r in rows]}
+    for k in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_cores", "vmhwm_kb"):
+        s[k] = med(rows, k)
+    s["cpu_ms_per_cert"] = statistics.median(1000 * r["cpu_cores"] / r["rps"] for r in rows if r["rps"])
+    s["errors"] = sum(r.get("errors", 0) for r in rows)
+    s["pool_exhausted"] = sum(r.get("pool_exhausted") or 0 for r in rows)
+    sign_summary.append(s)
+
+crl_rows = [r for r in raw if r["bench"] == "crl"]
+crl = None
+if crl_rows:
+    crl = {k: med(crl_rows, k) for k in ("mayfly_real_s", "mayfly_cpu_s", "openssl_real_s", "openssl_cpu_s")}
+    crl.update(rows=crl_rows[0]["rows"], reps=len(crl_rows))
+crypto = [r for r in raw if r["bench"] == "crypto"]
+acme = next((r for r in raw if r["bench"] == "acme"), None)
+regress = next((r for r in raw if r["bench"] == "regress"), None)
+
+table = []
+def row(what, ours, theirs, ratio, note=""):
+    table.append((what, ours, theirs, ratio, note))
+fmt = lambda v, f="{:,.0f}": "-" if v is None else f.format(v)
+for c in sorted({s["conns"] for s in sign_summary}):
+    m = next((s for s in sign_summary if s["server"] == "mayfly" and s["conns"] == c), None)
+    p = next((s for s in sign_summary if s["server"] == "cfssl" and s["conns"] == c), None)
+    if not (m and p): continue
+    row(f"sign certs/s, {c} conn (vs cfssl)", fmt(m["rps"]), fmt(p["rps"]), f"{m['rps'] / p['rps']:.2f}x",
+        f"p50 {m['p50_ms']:.1f}/{p['p50_ms']:.1f} ms, p99 {m['p99_ms']:.1f}/{p['p99_ms']:.1f} ms")
+    row(f"  server CPU ms/cert, {c} conn", fmt(m["cpu_ms_per_cert"], "{:.3f}"), fmt(p["cpu_ms_per_cert"], "{:.3f}"),
+        f"{m['cpu_ms_per_cert'] / p['cpu_ms_per_cert']:.2f}x" if p["cpu_ms_per_cert"] else "-",
+        f"peak RSS {m['vmhwm_kb'] / 1024:.0f}/{p['vmhwm_kb'] / 1024:.0f} MiB; errors {m['errors']}/{p['errors']}"
+        + (f"; TOKEN POOL RAN DRY {m['pool_exhausted']}x (raise BENCH_TOKENS_PER_S)" if m["pool_exhausted"] else ""))
+if acme:
+    row("ACME orders/s (vs Pebble)", "-", "-", "-", acme["status"])
+if crl:
+    row(f"CRL {crl['rows']:,} entries, wall s (vs openssl ca -gencrl)", fmt(crl["mayfly_real_s"], "{:.2f}"),
+        fmt(crl["openssl_real_s"], "{:.2f}"), f"{crl['openssl_real_s'] / crl['mayfly_real_s']:.1f}x faster",
+        f"CPU s {crl['mayfly_cpu_s']:.2f}/{crl['openssl_cpu_s']:.2f}")
+for r in crypto:
+    ratio = f"{r['mayfly_ops_s'] / r['openssl_ops_s']:.2f}x" if r["mayfly_ops_s"] and r["openssl_ops_s"] else "-"
+    row(f"{r['algorithm']} {r['op']}/s, 1 core (vs openssl speed)", fmt(r["mayfly_ops_s"]), fmt(r["openssl_ops_s"]), ratio)
+if regress:
+    row("issuance instructions (callgrind)", fmt(regress["instructions_per_issuance"]), "baseline", "-",
+        "OK" if regress["status"] == 0 else "REGRESSION")
+
+w = [max(len(str(t[i])) for t in table + [("what", "Mayfly", "peer", "ratio", "")]) for i in range(5)]
+header = ("what", "Mayfly", "peer", "ratio", "notes")
+print(f"\nMayfly benchmarks, {machine.get('date', '?')}, {machine.get('cores', '?')} cores "
+      f"({machine.get('cpu', '?')}), load at start {machine.get('load', '?')}")
+print(" | ".join(str(h).ljust(w[i]) for i, h in enumerate(header)))
+print("-+-".join("-" * w[i] for i in range(5)))
+for t in table:
+    print(" | ".join(str(v).ljust(w[i]) if i in (0, 4) else str(v).rjust(w[i]) for i, v in enumerate(t)))
+
+results = {"machine": machine, "sign": sign_summary, "acme": acme, "crl": crl, "crypto": crypto,
+           "regress": regress, "raw": [r for r in raw if r["bench"] != "machine"]}
+with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
+    json.dump(results, f, indent=2)
+print(f"\nwrote {os.path.join(out, 'results.json')}")
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("matplotlib missing: no plots (pip install matplotlib into .venv)")
+    sys.exit(0)
+if sign_summary:
+    servers = sorted({s["server"] for s in sign_summary})
+    by = lambda srv, k: [(s["conns"], s[k]) for s in sign_summary if s["server"] == srv]
+    plots = [("sign_throughput.png", "rps", "certificates/s", "Sign throughput vs connections (median of reps)"),
+             ("sign_cpu.png", "cpu_ms_per_cert", "server CPU ms per certificate", "Server CPU per certificate")]
+    for name, key, ylabel, title in plots:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for srv in servers:
+            xs, ys = zip(*by(srv, key))
+            ax.plot(xs, ys, marker="o", label=srv)
+        ax.set_xscale("log", base=2); ax.set_xlabel("connections (keep-alive, HTTPS)"); ax.set_ylabel(ylabel)
+        ax.set_title(title); ax.legend(); ax.grid(alpha=.3); fig.tight_layout()
+        fig.savefig(os.path.join(out, name), dpi=100); plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    conns = sorted({s["conns"] for s in sign_summary})
+    width = 0.8 / (len(servers) * 3)
+    for i, srv in enumerate(servers):
+        for j, k in enumerate(("p50_ms", "p90_ms", "p99_ms")):
+            vals = [next((s[k] for s in sign_summary if s["server"] == srv and s["conns"] == c), None) or 0 for c in conns]
+            ax.bar([x + (i * 3 + j) * width for x in range(len(conns))], vals, width, label=f"{srv} {k[:-3]}")
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(conns))], [f"{c} conn" for c in conns])
+    ax.set_ylabel("latency ms"); ax.set_title("Sign latency percentiles"); ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout(); fig.savefig(os.path.join(out, "sign_latency.png"), dpi=100); plt.close(fig)
+    print(f"wrote {out}/sign_throughput.png, sign_latency.png, sign_cpu.png")
