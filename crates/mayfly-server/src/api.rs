@@ -298,7 +298,6 @@ impl Api {
         Ok(reply(200, "application/ocsp-response", response.into()))
     }
 
-    /// Reads a body of at most `body_limit` bytes.
     /// Hands an ACME request to the ACME service: `/acme/{provisioner}/{rest}`.
     async fn acme(&self, request: Request<Incoming>, prefix: &str) -> Reply {
         let full = request.uri().path().to_owned();
@@ -344,6 +343,7 @@ impl Api {
         Ok(reply)
     }
 
+    /// Reads a body of at most `body_limit` bytes.
     async fn body(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
         match Limited::new(request.into_body(), self.body_limit)
             .collect()
