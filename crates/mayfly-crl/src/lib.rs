@@ -52,6 +52,8 @@ pub use cert::{CertInfo, ID_KP_OCSP_SIGNING};
 pub use crl::{Crl, CrlBuilder, IssuingDistributionPoint, RevokedCert};
 pub use error::CrlError;
 pub use index::{Index, IndexEntry, Revocation, Status};
-pub use ocsp::{CertId, CertStatus, HashAlgorithm, OcspError, OcspRequest, OcspResponder};
+pub use ocsp::{
+    CertId, CertStatus, HashAlgorithm, OcspError, OcspRequest, OcspResponder, decode_get_path,
+};
 pub use reason::Reason;
 pub use serial::{MAX_SERIAL_LEN, Serial};

@@ -176,16 +176,22 @@ impl OcspRequest {
     /// Parses the last path segment of a GET request: URL-encoded base64 of the DER
     /// (RFC 6960 Appendix A.1). Standard and URL-safe alphabets are accepted.
     pub fn from_get_path(segment: &str) -> Result<Self, CrlError> {
-        let decoded = percent_decode(segment)?;
-        let text = decoded
-            .trim_end_matches('=')
-            .replace('-', "+")
-            .replace('_', "/");
-        let der = base64::engine::general_purpose::STANDARD_NO_PAD
-            .decode(text)
-            .map_err(|e| CrlError::OcspRequest(format!("GET path is not base64: {e}")))?;
-        Self::from_der(&der)
+        Self::from_der(&decode_get_path(segment)?)
     }
+}
+
+/// The DER request a GET path segment carries (RFC 6960 Appendix A.1: URL-encoded base64,
+/// standard or URL-safe alphabet, padding optional).
+pub fn decode_get_path(segment: &str) -> Result<Vec<u8>, CrlError> {
+    let decoded = percent_decode(segment)?;
+    let text = decoded
+        .trim_end_matches('/')
+        .trim_end_matches('=')
+        .replace('-', "+")
+        .replace('_', "/");
+    base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .map_err(|e| CrlError::OcspRequest(format!("GET path is not base64: {e}")))
 }
 
 fn percent_decode(s: &str) -> Result<String, CrlError> {

@@ -4,9 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -289,11 +288,8 @@ impl Api {
             .split_once("/ocsp/")
             .map(|(_, rest)| rest)
             .ok_or_else(|| not_found(full_path))?;
-        let b64 = percent_decode(encoded)
-            .ok_or_else(|| ApiError::bad_request("the OCSP request path is not URL-encoded"))?;
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(b64.trim_end_matches('/'))
-            .map_err(|e| ApiError::bad_request(format!("the OCSP request is not base64: {e}")))?;
+        let der = mayfly_crl::decode_get_path(encoded)
+            .map_err(|e| ApiError::bad_request(format!("invalid OCSP GET request: {e}")))?;
         let response = self.authority.ocsp(&der).await?;
         Ok(reply(200, "application/ocsp-response", response.into()))
     }
@@ -345,20 +341,33 @@ impl Api {
 
     /// Reads a body of at most `body_limit` bytes.
     async fn body(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
-        match Limited::new(request.into_body(), self.body_limit)
-            .collect()
-            .await
-        {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+        let mut body = request.into_body();
+        let mut collected = Vec::new();
+        let mut seen = 0usize;
+        // Past the limit the rest is read and dropped (up to a cap) before answering 413, so
+        // the client finishes sending and reads the answer instead of a connection reset.
+        let drain_cap = self.body_limit.saturating_mul(8);
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            seen = seen.saturating_add(data.len());
+            if seen <= self.body_limit {
+                collected.extend_from_slice(&data);
+            } else if seen > drain_cap {
+                break;
+            }
+        }
+        if seen > self.body_limit {
+            return Err(ApiError::new(
                 413,
                 "body_too_large",
                 format!("the request body exceeds {} bytes", self.body_limit),
-            )),
-            Err(e) => Err(ApiError::bad_request(format!(
-                "reading the request body: {e}"
-            ))),
+            ));
         }
+        Ok(Bytes::from(collected))
     }
 }
 
@@ -418,35 +427,12 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// Decodes `%XX` escapes (OCSP GET paths escape `+`, `/` and `=`).
-fn percent_decode(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = input.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn ocsp_get_paths_are_percent_decoded() {
-        assert_eq!(
-            percent_decode("MEow%2FTTBL%2BMEkw%3D").as_deref(),
-            Some("MEow/TTBL+MEkw=")
-        );
-        assert_eq!(percent_decode("bad%zz"), None);
+    fn query_parameters() {
         assert_eq!(query_param("cursor=3&limit=5", "limit"), Some("5"));
         assert_eq!(query_param("pem", "pem"), Some(""));
     }
