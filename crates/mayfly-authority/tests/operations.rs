@@ -13,6 +13,16 @@ use mayfly_template::{San, certificate_sans};
 
 const PLAIN: &str = r#"{"provisioners": [PROVISIONER]}"#;
 
+/// Signs a fresh CSR for `name` with a token for exactly that name.
+async fn sign_for(
+    ca: &common::TestCa,
+    name: &str,
+) -> Result<mayfly_authority::IssuedCertificate, AuthorityError> {
+    let (csr_der, _) = csr(name, &[name]);
+    let token = ca.token(Operation::Sign, name, &[name]);
+    ca.authority.sign(sign_request(csr_der, token)).await
+}
+
 fn sign_request(csr_der: Vec<u8>, token: String) -> SignRequest {
     SignRequest {
         csr_der,
@@ -139,13 +149,7 @@ async fn names_beyond_the_token_are_refused() {
 #[tokio::test]
 async fn names_outside_policy_are_refused() {
     let ca = test_ca(r#"{"provisioners": [PROVISIONER], "policy": {"x509": {"allow": {"dns": ["*.example.com"]}}}}"#).await;
-    let (csr_der, _) = csr("evil.org", &["evil.org"]);
-    let token = ca.token(Operation::Sign, "evil.org", &["evil.org"]);
-    let err = ca
-        .authority
-        .sign(sign_request(csr_der, token))
-        .await
-        .unwrap_err();
+    let err = sign_for(&ca, "evil.org").await.unwrap_err();
     assert_eq!(err.status(), 403);
     assert!(
         err.to_string()
@@ -153,12 +157,7 @@ async fn names_outside_policy_are_refused() {
         "{err}"
     );
 
-    let (csr_der, _) = csr("ok.example.com", &["ok.example.com"]);
-    let token = ca.token(Operation::Sign, "ok.example.com", &["ok.example.com"]);
-    ca.authority
-        .sign(sign_request(csr_der, token))
-        .await
-        .unwrap();
+    sign_for(&ca, "ok.example.com").await.unwrap();
 }
 
 #[tokio::test]
@@ -166,13 +165,7 @@ async fn a_template_cannot_make_a_ca() {
     let template = r#"{"subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, "basicConstraints": {"isCA": true, "maxPathLen": 0}}"#;
     let options = serde_json::json!({"x509": {"template": template}});
     let ca = common::test_ca_with_options(PLAIN, Some(options)).await;
-    let (csr_der, _) = csr("a.example.com", &["a.example.com"]);
-    let token = ca.token(Operation::Sign, "a.example.com", &["a.example.com"]);
-    let err = ca
-        .authority
-        .sign(sign_request(csr_der, token))
-        .await
-        .unwrap_err();
+    let err = sign_for(&ca, "a.example.com").await.unwrap_err();
     assert_eq!(err.status(), 403);
     assert!(err.to_string().contains("a CA certificate"), "{err}");
 }
@@ -191,13 +184,7 @@ async fn a_template_cannot_smuggle_ca_key_usage_or_raw_basic_constraints() {
             Some(serde_json::json!({"x509": {"template": template}})),
         )
         .await;
-        let (csr_der, _) = csr("a.example.com", &["a.example.com"]);
-        let token = ca.token(Operation::Sign, "a.example.com", &["a.example.com"]);
-        let err = ca
-            .authority
-            .sign(sign_request(csr_der, token))
-            .await
-            .unwrap_err();
+        let err = sign_for(&ca, "a.example.com").await.unwrap_err();
         assert_eq!(err.status(), 403, "{body}: {err}");
     }
 }
