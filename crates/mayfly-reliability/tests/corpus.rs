@@ -98,6 +98,9 @@ fn replay(
     Ok(reply.status)
 }
 
+/// How often the corpus is replayed: once with a good request after each entry, then bare.
+const PASSES: usize = 4;
+
 #[test]
 fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
     let dir = temp_dir();
@@ -125,7 +128,7 @@ fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
     let mut fixed = Vec::new();
     let mut bugs = 0;
     let mut rss = Vec::new();
-    for pass in 0..2 {
+    for pass in 0..PASSES {
         for entry in &corpus.entries {
             let known = KNOWN_BUGS.iter().find(|(n, _)| *n == entry.name);
             match (replay(&ca, &https, &key, entry, &spent), known) {
@@ -149,7 +152,7 @@ fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
     }
     let log = ca.log();
     println!(
-        "corpus: {} requests x 2 passes; statuses (both passes, 0 = closed after an early refusal) {statuses:?}; {} not refused; {bugs} known product bugs still accepted",
+        "corpus: {} requests x {PASSES} passes; statuses (all passes, 0 = closed after an early refusal) {statuses:?}; {} not refused; {bugs} known product bugs still accepted",
         corpus.entries.len(),
         failures.len()
     );
@@ -159,10 +162,7 @@ fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
     if !fixed.is_empty() {
         println!("corpus: now refused, remove from KNOWN_BUGS: {fixed:?}");
     }
-    println!(
-        "corpus: VmRSS warm {warm} KiB, after pass 1 {} KiB, after pass 2 {} KiB",
-        rss[0], rss[1]
-    );
+    println!("corpus: VmRSS warm {warm} KiB, after each pass {rss:?} KiB");
     assert!(!log.contains("panicked"), "mayfly-ca panicked:\n{log}");
     assert!(
         failures.is_empty(),
@@ -170,12 +170,14 @@ fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
         failures.len(),
         failures.join("\n")
     );
-    // Flat memory: the second replay of the same requests adds at most 10 %.
+    // Flat memory: once the first replay has warmed the caches, pools and allocator arenas, two
+    // more replays of the same requests add at most 10 %. A leak grows with every replay; the
+    // first replays are left out because allocator arenas on other worker threads still fill.
+    let (settled, last) = (rss[1], rss[PASSES - 1]);
     assert!(
-        rss[1] <= rss[0] + rss[0] / 10,
-        "VmRSS grew from {} to {} KiB over the second replay",
-        rss[0],
-        rss[1]
+        last <= settled + settled / 10,
+        "VmRSS grew from {settled} to {last} KiB over the last {} replays",
+        PASSES - 2
     );
     sign_ok(&ca, &https, &key, &csr);
 }
