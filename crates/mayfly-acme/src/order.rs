@@ -4,7 +4,9 @@
 //! optimistic concurrency: one account may run any number of orders at once, on any number
 //! of instances, and none is lost (no per-account order list to rewrite).
 
-use mayfly_authority::AuthorityError;
+use std::time::{Duration, UNIX_EPOCH};
+
+use mayfly_authority::{AuthorityError, ValidityWindow};
 use mayfly_store::{AcmeKind, AcmeObject, AcmeStore, CertificateStore};
 use serde_json::{Value, json};
 
@@ -52,10 +54,16 @@ impl AcmeService {
             payload
                 .get(name)
                 .and_then(Value::as_str)
-                .map(|t| parse_rfc3339(t).map(rfc3339))
+                .map(parse_rfc3339)
                 .transpose()
         };
         let (not_before, not_after) = (time_field("notBefore")?, time_field("notAfter")?);
+        // Refuse now what finalize could never issue (RFC 8555 section 7.4).
+        self.inner
+            .authority
+            .check_acme_validity(&r.provisioner.name, window(not_before, not_after))
+            .map_err(|e| AcmeError::malformed(format!("notBefore/notAfter: {e}")))?;
+        let (not_before, not_after) = (not_before.map(rfc3339), not_after.map(rfc3339));
         let expires_at =
             now() + i64::try_from(self.inner.options.order_lifetime.as_secs()).unwrap_or(86_400);
         let expires = rfc3339(expires_at);
@@ -263,10 +271,15 @@ impl AcmeService {
         }
         object.revision += 1;
         let sans: Vec<_> = order.identifiers.iter().map(Identifier::to_san).collect();
+        let stored_time = |t: &Option<String>| t.as_deref().map(parse_rfc3339).transpose();
+        let window = window(
+            stored_time(&order.not_before)?,
+            stored_time(&order.not_after)?,
+        );
         let issued = self
             .inner
             .authority
-            .sign_acme(&r.provisioner.name, &csr, &sans)
+            .sign_acme(&r.provisioner.name, &csr, &sans, window)
             .await;
         let result = match issued {
             Ok(issued) => {
@@ -459,4 +472,13 @@ fn authz_json(r: &Request<'_>, object: &AcmeObject, authz: &AuthzDoc) -> Value {
         v["wildcard"] = json!(true);
     }
     v
+}
+
+/// The validity window of an order's `notBefore`/`notAfter` (unix seconds).
+fn window(not_before: Option<i64>, not_after: Option<i64>) -> ValidityWindow {
+    let at = |t: i64| UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    ValidityWindow {
+        not_before: not_before.map(at),
+        not_after: not_after.map(at),
+    }
 }

@@ -7,10 +7,12 @@ mod common;
 
 use std::process::Command;
 
-use common::flow::{authorize, ids, issue};
+use common::flow::{authorize, ids, issue, issue_order};
 use common::{Ca, Client, Db};
 use mayfly_keys::{KeyType, PrivateKey};
+use mayfly_template::Certificate;
 use serde_json::json;
+use time::format_description::well_known::Rfc3339;
 
 const URN: &str = "urn:ietf:params:acme:error:";
 
@@ -217,6 +219,69 @@ async fn finalize_refuses_a_csr_whose_names_differ_and_the_order_stays_ready() {
         .await;
     assert_eq!(fin.problem(), format!("{URN}badCSR"), "{}", fin.json);
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_validity_window_reaches_the_certificate_within_the_claims() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("acme");
+    client.register().await;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let text = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap();
+    let (start, end) = (
+        now + time::Duration::minutes(10),
+        now + time::Duration::hours(2),
+    );
+    let order = json!({"identifiers": ids(&["window.example.test"]),
+        "notBefore": text(start), "notAfter": text(end)});
+    let issued = issue_order(
+        &client,
+        &ca.responders,
+        order,
+        &["window.example.test"],
+        "http-01",
+    )
+    .await;
+    let leaf = &Certificate::load_pem_chain(issued.chain_pem.as_bytes()).unwrap()[0];
+    let validity = leaf.tbs_certificate().validity();
+    assert_eq!(
+        validity.not_before.to_unix_duration().as_secs(),
+        start.unix_timestamp() as u64
+    );
+    assert_eq!(
+        validity.not_after.to_unix_duration().as_secs(),
+        end.unix_timestamp() as u64
+    );
+
+    // What finalize could never issue is refused at newOrder, naming the problem.
+    for (window, says) in [
+        (
+            json!({"notAfter": text(now + time::Duration::days(30))}),
+            "longer than",
+        ),
+        (
+            json!({"notBefore": text(end), "notAfter": text(start)}),
+            "before notBefore",
+        ),
+        (json!({"notAfter": "tomorrow"}), "RFC 3339"),
+    ] {
+        let mut order = window;
+        order["identifiers"] = ids(&["window.example.test"]);
+        let refused = client.post("/new-order", Some(order)).await;
+        assert_eq!(
+            refused.problem(),
+            format!("{URN}malformed"),
+            "{}",
+            refused.json
+        );
+        assert!(
+            refused.json["detail"].as_str().unwrap().contains(says),
+            "{}",
+            refused.json
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

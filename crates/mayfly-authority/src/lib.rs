@@ -30,7 +30,7 @@ pub use error::AuthorityError;
 pub use mayfly_store::RevocationRecord;
 pub use provisioner::{Provisioner, ProvisionerKind, ProvisionerSet};
 pub use revoke::{RevokeAuth, RevokeRequest};
-pub use sign::SignRequest;
+pub use sign::{SignRequest, ValidityWindow};
 pub use state::AuthorityState;
 pub use x509::{PROVISIONER_EXTENSION_OID, parse_serial, provisioner_of, serial_hex};
 

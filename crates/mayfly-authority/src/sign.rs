@@ -34,6 +34,16 @@ pub struct SignRequest {
     pub template_data: Option<Value>,
 }
 
+/// A requested validity window, as an ACME order's `notBefore`/`notAfter` carry it: either end
+/// may be left to the provisioner's defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValidityWindow {
+    /// Requested notBefore (default: now, backdated).
+    pub not_before: Option<SystemTime>,
+    /// Requested notAfter (default: notBefore + the provisioner's default duration).
+    pub not_after: Option<SystemTime>,
+}
+
 /// id-kp-OCSPSigning.
 const ID_KP_OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
 
@@ -166,7 +176,11 @@ impl Authority {
         check_name_syntax(common_name.as_deref(), &sans)?;
         check_token_names(claims, common_name.as_deref(), &sans)?;
         check_policies(state, provisioner, common_name.as_deref(), &sans)?;
-        let validity = validity(state, &provisioner.claims, &profile, request)?;
+        let window = ValidityWindow {
+            not_before: request.not_before,
+            not_after: request.not_after,
+        };
+        let validity = validity(state, &provisioner.claims, &profile, &window)?;
         profile
             .extensions
             .push(provisioner_raw_extension(provisioner)?);
@@ -407,7 +421,7 @@ fn validity(
     state: &AuthorityState,
     claims: &Claims,
     profile: &CertificateProfile,
-    request: &SignRequest,
+    request: &ValidityWindow,
 ) -> Result<ValidityPeriod, AuthorityError> {
     let from_profile = |s: &Option<String>| -> Result<Option<SystemTime>, AuthorityError> {
         s.as_deref()
@@ -496,19 +510,31 @@ impl Authority {
         provisioner_name: &str,
         csr_der: &[u8],
         identifiers: &[San],
+        window: ValidityWindow,
     ) -> Result<IssuedCertificate, AuthorityError> {
         let state = self.state()?;
-        let provisioner = state
-            .provisioners
-            .by_name(provisioner_name)
-            .filter(|p| matches!(p.kind, crate::ProvisionerKind::Acme))
-            .cloned()
-            .ok_or_else(|| {
-                AuthorityError::NotFound(format!("no ACME provisioner {provisioner_name:?}"))
-            })?;
-        let issued = self.issue_acme(&state, &provisioner, csr_der, identifiers);
+        let provisioner = acme_provisioner(&state, provisioner_name)?;
+        let issued = self.issue_acme(&state, &provisioner, csr_der, identifiers, window);
         self.record_issued(&provisioner, issued, None, "acme".into())
             .await
+    }
+
+    /// Checks an ACME order's requested validity window against the provisioner's claims,
+    /// so that newOrder refuses what finalize could never issue.
+    pub fn check_acme_validity(
+        &self,
+        provisioner_name: &str,
+        window: ValidityWindow,
+    ) -> Result<(), AuthorityError> {
+        let state = self.state()?;
+        let provisioner = acme_provisioner(&state, provisioner_name)?;
+        validity(
+            &state,
+            &provisioner.claims,
+            &CertificateProfile::default(),
+            &window,
+        )
+        .map(drop)
     }
 
     fn issue_acme(
@@ -517,6 +543,7 @@ impl Authority {
         provisioner: &Provisioner,
         csr_der: &[u8],
         identifiers: &[San],
+        window: ValidityWindow,
     ) -> Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError> {
         let csr = CertificateRequest::from_der(csr_der)
             .map_err(|e| AuthorityError::BadRequest(format!("invalid certificate request: {e}")))?;
@@ -566,8 +593,7 @@ impl Authority {
         let cn = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
         check_name_syntax(cn.as_deref(), &sans)?;
         check_policies(state, provisioner, cn.as_deref(), &sans)?;
-        let request = SignRequest::default();
-        let validity = validity(state, &provisioner.claims, &profile, &request)?;
+        let validity = validity(state, &provisioner.claims, &profile, &window)?;
         profile
             .extensions
             .push(provisioner_raw_extension(provisioner)?);
@@ -581,6 +607,19 @@ impl Authority {
         let record = self.record_for(&certificate, &provisioner.name, &sans)?;
         Ok((certificate, record))
     }
+}
+
+/// The ACME provisioner `name`.
+fn acme_provisioner(
+    state: &AuthorityState,
+    name: &str,
+) -> Result<std::sync::Arc<Provisioner>, AuthorityError> {
+    state
+        .provisioners
+        .by_name(name)
+        .filter(|p| matches!(p.kind, crate::ProvisionerKind::Acme))
+        .cloned()
+        .ok_or_else(|| AuthorityError::NotFound(format!("no ACME provisioner {name:?}")))
 }
 
 /// The provisioner extension as a template raw extension.

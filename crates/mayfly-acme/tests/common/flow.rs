@@ -70,9 +70,19 @@ pub async fn issue(
     names: &[&str],
     challenge: &str,
 ) -> Issued {
-    let created = client
-        .post("/new-order", Some(json!({"identifiers": ids(names)})))
-        .await;
+    let order = json!({"identifiers": ids(names)});
+    issue_order(client, responders, order, names, challenge).await
+}
+
+/// Like [`issue`], with the newOrder payload given whole (`notBefore`, `notAfter`).
+pub async fn issue_order(
+    client: &Client,
+    responders: &Responders,
+    new_order: Value,
+    names: &[&str],
+    challenge: &str,
+) -> Issued {
+    let created = client.post("/new-order", Some(new_order)).await;
     assert_eq!(created.status, 201, "{}", created.json);
     let order_path = client.path_of(created.location.as_deref().unwrap());
     authorize(client, responders, &created.json, challenge).await;
