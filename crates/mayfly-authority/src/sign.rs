@@ -169,6 +169,7 @@ impl Authority {
         }
         let profile = render_profile(provisioner.template.as_ref(), &data.to_value())?;
         let mut profile = enforce_leaf(profile)?;
+        state.subject_defaults.fill(&mut profile.subject);
         let sans = profile
             .all_sans()
             .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
@@ -578,6 +579,7 @@ impl Authority {
             provisioner.template.as_ref(),
             &data.to_value(),
         )?)?;
+        state.subject_defaults.fill(&mut profile.subject);
         let sans = profile
             .all_sans()
             .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;

@@ -6,7 +6,7 @@ use mayfly_jwt::CaAddresses;
 
 use crate::AuthorityError;
 use crate::claims::{Claims, DEFAULT_CLAIMS};
-use crate::config::CaConfig;
+use crate::config::{CaConfig, SubjectTemplate};
 use crate::policy::NamePolicy;
 use crate::provisioner::ProvisionerSet;
 
@@ -30,6 +30,9 @@ pub struct AuthorityState {
     pub crl_validity: Duration,
     /// Whether revocations regenerate the CRL at once.
     pub crl_on_revoke: bool,
+    /// Subject attributes issued certificates get where their template leaves them empty
+    /// (`authority.template`).
+    pub subject_defaults: SubjectTemplate,
 }
 
 /// CRLs are valid 24 h unless `crl.cacheDuration` says otherwise.
@@ -60,6 +63,7 @@ impl AuthorityState {
                 .and_then(|c| c.cache_duration)
                 .map_or(DEFAULT_CRL_VALIDITY, Into::into),
             crl_on_revoke: crl.is_none_or(|c| c.enabled && c.generate_on_revoke),
+            subject_defaults: authority.template.clone().unwrap_or_default(),
         })
     }
 }

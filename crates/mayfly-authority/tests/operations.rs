@@ -161,6 +161,27 @@ async fn names_outside_policy_are_refused() {
 }
 
 #[tokio::test]
+async fn authority_template_fills_subject_attributes_the_template_leaves_empty() {
+    let with_defaults = r#"{"provisioners": [PROVISIONER],
+        "template": {"country": "US", "organization": "Smallstep", "locality": "San Francisco"}}"#;
+    let ca = test_ca(with_defaults).await;
+    let issued = sign_for(&ca, "app.example.com").await.unwrap();
+    let subject = issued.certificate.tbs_certificate().subject().to_string();
+    assert_eq!(
+        subject,
+        "CN=app.example.com,L=San Francisco,O=Smallstep,C=US"
+    );
+
+    // What the provisioner's template sets wins over the authority-wide default.
+    let template = r#"{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": "Ops"}, "sans": {{ toJson .SANs }}}"#;
+    let options = serde_json::json!({"x509": {"template": template}});
+    let ca = common::test_ca_with_options(with_defaults, Some(options)).await;
+    let issued = sign_for(&ca, "app.example.com").await.unwrap();
+    let subject = issued.certificate.tbs_certificate().subject().to_string();
+    assert_eq!(subject, "CN=app.example.com,L=San Francisco,O=Ops,C=US");
+}
+
+#[tokio::test]
 async fn a_template_cannot_make_a_ca() {
     let template = r#"{"subject": {{ toJson .Subject }}, "sans": {{ toJson .SANs }}, "basicConstraints": {"isCA": true, "maxPathLen": 0}}"#;
     let options = serde_json::json!({"x509": {"template": template}});

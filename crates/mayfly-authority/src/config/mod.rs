@@ -200,6 +200,26 @@ pub struct SubjectTemplate {
     pub street_address: Option<String>,
 }
 
+impl SubjectTemplate {
+    /// Fills the attributes `subject` leaves empty with these defaults (step-ca's
+    /// `withDefaultASN1DN`): what a template or CSR sets wins.
+    pub fn fill(&self, subject: &mut mayfly_template::Subject) {
+        let fields = [
+            (&mut subject.country, &self.country),
+            (&mut subject.organization, &self.organization),
+            (&mut subject.organizational_unit, &self.organizational_unit),
+            (&mut subject.locality, &self.locality),
+            (&mut subject.province, &self.province),
+            (&mut subject.street_address, &self.street_address),
+        ];
+        for (field, default) in fields {
+            if let (true, Some(value)) = (field.0.is_empty(), default) {
+                field.0.push(value.clone());
+            }
+        }
+    }
+}
+
 /// Why ca.json could not be loaded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
