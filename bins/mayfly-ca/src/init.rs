@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use mayfly_keys::{Cipher, KeyType, Password, Pkcs11Location, Pkcs11Signer, PrivateKey};
 use mayfly_template::{
-    CA_LIFETIME, Certificate, CertificateProfile, DEFAULT_INTERMEDIATE_TEMPLATE,
-    DEFAULT_ROOT_TEMPLATE, Issuer, Template, TemplateData, ValidityPeriod,
+    CA_LIFETIME, Certificate, DEFAULT_INTERMEDIATE_TEMPLATE, DEFAULT_ROOT_TEMPLATE, Issuer,
+    TemplateData, ValidityPeriod,
 };
 use serde_json::{Value, json};
 
@@ -455,13 +455,13 @@ fn build(
     subject_key: &mayfly_keys::PublicKey,
     issuer: Issuer<'_>,
 ) -> anyhow::Result<Certificate> {
-    let rendered = Template::parse("ca", template)?.render(data)?;
-    let profile = CertificateProfile::from_json(&rendered)?;
-    Ok(mayfly_template::build_certificate(
-        &profile,
+    let validity = ValidityPeriod::starting_now(CA_LIFETIME);
+    Ok(mayfly_template::build_from_template(
+        template,
+        data,
         subject_key,
         issuer,
-        ValidityPeriod::starting_now(CA_LIFETIME),
+        validity,
     )?)
 }
 

@@ -208,6 +208,20 @@ impl DynSignatureAlgorithmIdentifier for SignerInfo<'_> {
     }
 }
 
+/// Renders `template` with `data` and builds the certificate its profile describes: how a CA
+/// certificate comes from one of the default templates (`DEFAULT_ROOT_TEMPLATE`, ...).
+pub fn build_from_template(
+    template: &str,
+    data: &serde_json::Value,
+    subject_key: &PublicKey,
+    issuer: Issuer<'_>,
+    validity: ValidityPeriod,
+) -> Result<Certificate, Error> {
+    let rendered = crate::Template::parse("certificate", template)?.render(data)?;
+    let profile = CertificateProfile::from_json(&rendered)?;
+    build_certificate(&profile, subject_key, issuer, validity)
+}
+
 /// Builds and signs a certificate for `subject_key` as `profile` describes.
 ///
 /// Adds a 128-bit random serial, the SKI (method 1) and, unless self-signed, the AKI (the

@@ -48,8 +48,8 @@ mod lint;
 mod profile;
 
 pub use builder::{
-    BACKDATE, Issuer, MayflyProfile, ValidityPeriod, build_certificate, key_identifier,
-    reissue_certificate, subject_key_identifier,
+    BACKDATE, Issuer, MayflyProfile, ValidityPeriod, build_certificate, build_from_template,
+    key_identifier, reissue_certificate, subject_key_identifier,
 };
 pub use cert::{
     certificate_public_key, certificate_sans, certificate_to_der, certificate_to_pem,

@@ -19,8 +19,8 @@ use mayfly_authority::{Authority, CaMaterial};
 use mayfly_keys::{KeyType, PrivateKey, Signer};
 use mayfly_store::{DbConfig, Store};
 use mayfly_template::{
-    CA_LIFETIME, Certificate, CertificateProfile, DEFAULT_INTERMEDIATE_TEMPLATE,
-    DEFAULT_ROOT_TEMPLATE, Issuer, Template, TemplateData, ValidityPeriod, build_certificate,
+    CA_LIFETIME, Certificate, DEFAULT_INTERMEDIATE_TEMPLATE, DEFAULT_ROOT_TEMPLATE, Issuer,
+    TemplateData, ValidityPeriod, build_from_template,
 };
 
 pub use client::Client;
@@ -38,18 +38,8 @@ pub struct Ca {
 
 fn ca_cert(name: &str, template: &str, key: &PrivateKey, issuer: Issuer<'_>) -> Certificate {
     let data = TemplateData::new(name, &[]).to_value();
-    let json = Template::parse(name, template)
-        .unwrap()
-        .render(&data)
-        .unwrap();
-    let profile = CertificateProfile::from_json(&json).unwrap();
-    build_certificate(
-        &profile,
-        key.public_key(),
-        issuer,
-        ValidityPeriod::starting_now(CA_LIFETIME),
-    )
-    .unwrap()
+    let validity = ValidityPeriod::starting_now(CA_LIFETIME);
+    build_from_template(template, &data, key.public_key(), issuer, validity).unwrap()
 }
 
 /// Which database the CA stores ACME state in.

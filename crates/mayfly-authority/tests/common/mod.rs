@@ -17,9 +17,8 @@ use mayfly_jwt::{Jwk, Operation, TokenClaims, mint_token};
 use mayfly_keys::{KeyType, PrivateKey, Signer};
 use mayfly_store::{DbConfig, Store};
 use mayfly_template::{
-    CA_LIFETIME, Certificate, CertificateProfile, DEFAULT_INTERMEDIATE_TEMPLATE,
-    DEFAULT_ROOT_TEMPLATE, Issuer, San, Template, TemplateData, ValidityPeriod, build_certificate,
-    build_request,
+    CA_LIFETIME, Certificate, DEFAULT_INTERMEDIATE_TEMPLATE, DEFAULT_ROOT_TEMPLATE, Issuer, San,
+    TemplateData, ValidityPeriod, build_from_template, build_request,
 };
 
 /// The CA's name tokens must name in `aud`.
@@ -37,18 +36,8 @@ pub struct TestCa {
 
 fn ca_cert(name: &str, template: &str, key: &PrivateKey, issuer: Issuer<'_>) -> Certificate {
     let data = TemplateData::new(name, &[]).to_value();
-    let json = Template::parse(name, template)
-        .unwrap()
-        .render(&data)
-        .unwrap();
-    let profile = CertificateProfile::from_json(&json).unwrap();
-    build_certificate(
-        &profile,
-        key.public_key(),
-        issuer,
-        ValidityPeriod::starting_now(CA_LIFETIME),
-    )
-    .unwrap()
+    let validity = ValidityPeriod::starting_now(CA_LIFETIME);
+    build_from_template(template, &data, key.public_key(), issuer, validity).unwrap()
 }
 
 /// Builds a CA whose ca.json authority block is `authority_json` with the provisioner
