@@ -242,8 +242,10 @@ fn acme_order_moves_between_instances(backend: Backend) {
         from_a.raw.body, from_b.raw.body,
         "both serve the same chain"
     );
-    let pem = from_a.raw.text();
-    let leaf = mayfly_template::parse_certificate_pem(&pem).expect("a certificate chain");
+    let chain = from_a.raw.text();
+    let end = "-----END CERTIFICATE-----";
+    let leaf_pem = &chain[..chain.find(end).expect("a PEM chain") + end.len()];
+    let leaf = mayfly_template::parse_certificate_pem(leaf_pem).expect("the leaf");
     let bytes = leaf.tbs_certificate().serial_number().as_bytes();
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
     let serial = hex::encode(&bytes[start..]);
