@@ -29,6 +29,7 @@ APT_PACKAGES=(
     lego uacme dehydrated acme-tiny    # real ACME clients for the ACME interop tests
     python3-venv                       # the venv for pkilint / cryptography / jwcrypto
     mariadb-client postgresql-client   # database clients used to check and reset test databases
+    nginx libnginx-mod-stream          # L4 load balancer with proxy_protocol in the HA suite
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 //! The [`Authority`]: CA material + reloadable state + the store.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use mayfly_keys::Password;
@@ -23,6 +24,17 @@ pub struct Authority {
     pub(crate) store: Store,
     /// Identifies this process to the other instances sharing the database (CRL lock owner).
     pub(crate) instance_id: String,
+}
+
+tokio::task_local! {
+    /// The client a request is being served for (see [`on_behalf_of`]).
+    static CLIENT: SocketAddr;
+}
+
+/// Runs `operation` on behalf of the client at `addr` (as the server sees it, after any
+/// PROXY protocol header): the audit events it records name that address.
+pub async fn on_behalf_of<F: Future>(addr: SocketAddr, operation: F) -> F::Output {
+    CLIENT.scope(addr, operation).await
 }
 
 /// A certificate the CA just issued, with the chain to send with it.
@@ -210,6 +222,11 @@ impl Authority {
         subject: Option<&str>,
         detail: String,
     ) -> AuditEvent {
+        let detail = match CLIENT.try_with(|addr| *addr) {
+            Ok(addr) if detail.is_empty() => format!("client={addr}"),
+            Ok(addr) => format!("{detail} client={addr}"),
+            Err(_) => detail,
+        };
         let entry = AuditEvent {
             at: crate::now_unix(),
             event: event.to_owned(),

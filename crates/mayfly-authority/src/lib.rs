@@ -24,7 +24,7 @@ mod sign;
 mod state;
 mod x509;
 
-pub use authority::{Authority, IssuedCertificate};
+pub use authority::{Authority, IssuedCertificate, on_behalf_of};
 pub use ca::CaMaterial;
 pub use error::AuthorityError;
 pub use mayfly_store::RevocationRecord;

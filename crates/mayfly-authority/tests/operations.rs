@@ -413,3 +413,45 @@ async fn revoking_an_unknown_serial_is_not_found() {
         .unwrap_err();
     assert_eq!(err.status(), 404, "{err}");
 }
+
+#[tokio::test]
+async fn audit_records_name_the_client_an_operation_runs_for() {
+    use mayfly_store::AuditLog;
+    let ca = test_ca(PLAIN).await;
+    let client: std::net::SocketAddr = "192.0.2.7:4242".parse().unwrap();
+    let issued = mayfly_authority::on_behalf_of(client, sign_for(&ca, "audited.example.com"))
+        .await
+        .unwrap();
+    let refused = mayfly_authority::on_behalf_of(client, async {
+        let (csr_der, _) = csr("audited.example.com", &["audited.example.com"]);
+        ca.authority
+            .sign(sign_request(csr_der, "not-a-token".into()))
+            .await
+    })
+    .await;
+    assert!(refused.is_err());
+    sign_for(&ca, "unattributed.example.com").await.unwrap();
+
+    let events = ca.authority.store().audit_since(0, 100).await.unwrap();
+    let details: Vec<(&str, &str)> = events
+        .iter()
+        .map(|(_, e)| (e.event.as_str(), e.detail.as_str()))
+        .collect();
+    let issue = events
+        .iter()
+        .find(|(_, e)| e.serial.as_deref() == Some(issued.serial.as_str()))
+        .map(|(_, e)| e.detail.as_str())
+        .unwrap();
+    assert!(issue.ends_with(" client=192.0.2.7:4242"), "{details:?}");
+    assert!(
+        details
+            .iter()
+            .any(|(event, d)| *event == "refuse" && d.ends_with(" client=192.0.2.7:4242")),
+        "{details:?}"
+    );
+    let (_, last) = details.last().unwrap();
+    assert!(
+        !last.contains("client="),
+        "outside on_behalf_of: {details:?}"
+    );
+}

@@ -156,8 +156,18 @@ impl Https {
 
     /// A fresh TLS connection (handshake done on first write or read).
     pub fn connect(&self) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
-        let tcp =
+        self.connect_after(b"")
+    }
+
+    /// A fresh TLS connection that first sends `prefix` in the clear (a PROXY protocol
+    /// header, as a load balancer would).
+    pub fn connect_after(
+        &self,
+        prefix: &[u8],
+    ) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
+        let mut tcp =
             TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| format!("connect: {e}"))?;
+        tcp.write_all(prefix).map_err(|e| format!("write: {e}"))?;
         tcp.set_read_timeout(Some(Duration::from_secs(30)))
             .map_err(|e| e.to_string())?;
         tcp.set_write_timeout(Some(Duration::from_secs(30)))
@@ -171,7 +181,12 @@ impl Https {
     /// Sends one raw request on a fresh connection and reads the response; `Err` names what
     /// went wrong at the transport (refused, reset, no response).
     pub fn send(&self, raw: &[u8]) -> Result<Reply, String> {
-        let mut tls = self.connect()?;
+        self.send_after(b"", raw)
+    }
+
+    /// [`Https::send`] on a connection that starts with `prefix` ([`Https::connect_after`]).
+    pub fn send_after(&self, prefix: &[u8], raw: &[u8]) -> Result<Reply, String> {
+        let mut tls = self.connect_after(prefix)?;
         // The server may answer (413, 400) and close before it has read everything: keep
         // whatever it sent even when the write fails.
         let written = tls.write_all(raw).and_then(|()| tls.flush());

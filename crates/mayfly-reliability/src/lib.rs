@@ -1,7 +1,9 @@
 //! Test support for Mayfly's reliability and security suite (issue 13): a real `mayfly-ca
 //! serve` in a temporary folder ([`Ca`]), a raw HTTPS client that sends exactly the bytes it is
 //! given ([`Https`]), forged tokens ([`hostile_token`]) and the hostile-request corpus of
-//! `tests/corpus/` ([`Corpus`]). The suite itself lives in this crate's `tests/`.
+//! `tests/corpus/` ([`Corpus`]); for high availability, a database several instances share
+//! ([`SharedDb`]) and an ACME client that moves between them ([`AcmeClient`]). The suite
+//! itself lives in this crate's `tests/`.
 //!
 //! ```
 //! use mayfly_reliability::{Reply, parse_reply};
@@ -15,10 +17,12 @@
 
 mod ca;
 mod corpus;
+mod ha;
 mod https;
 mod tokens;
 
 pub use ca::{CA_PASSWORD, Ca, Issued, PROVISIONER_PASSWORD, csr_pem, decimal, rss_kib};
 pub use corpus::{Corpus, CorpusEntry};
+pub use ha::{AcmeClient, AcmeReply, Backend, SharedDb};
 pub use https::{Https, Reply, parse_reply};
 pub use tokens::{TOKEN_KINDS, hostile_token};

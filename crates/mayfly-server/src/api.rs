@@ -31,8 +31,10 @@ pub(crate) enum Listener {
 /// The connection a request arrived on.
 #[derive(Clone, Debug)]
 pub(crate) struct Peer {
-    /// The client's address.
+    /// The client's address (from the PROXY protocol header behind a load balancer).
     pub addr: SocketAddr,
+    /// The load balancer the connection came through, with PROXY protocol on.
+    pub proxy: Option<SocketAddr>,
     /// The verified client certificate (mTLS), if the client sent one.
     pub certificate: Option<Arc<Certificate>>,
 }
@@ -71,7 +73,8 @@ impl Api {
         let id = hex::encode(mayfly_keys::random_bytes::<8>());
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let (operation, result) = self.route(request, peer, listener).await;
+        let (operation, result) =
+            mayfly_authority::on_behalf_of(peer.addr, self.route(request, peer, listener)).await;
         let (mut response, refused) = match result {
             Ok(response) => (response, None),
             Err(e) => {
@@ -90,6 +93,7 @@ impl Api {
         tracing::info!(
             request_id = %id,
             remote = %peer.addr,
+            via = peer.proxy.map(tracing::field::display),
             %method,
             path,
             status = response.status().as_u16(),

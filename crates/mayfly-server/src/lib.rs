@@ -11,6 +11,9 @@
 //!   renewed in place at two thirds of its life.
 //! - `insecureAddress` serves only the CRL and OCSP over plain HTTP; `metricsAddress` serves
 //!   Prometheus text at `/metrics`.
+//! - `proxyProtocol` in ca.json ([`ProxyPolicy`]): behind a layer-4 load balancer, each TLS
+//!   connection starts with a PROXY protocol v1/v2 header from a trusted proxy, and the
+//!   client address it carries is the one request logs and audit records show.
 //! - [`ServerHandle::reload`] applies a new ca.json without dropping connections;
 //!   [`ServerHandle::shutdown`] drains in-flight requests.
 //!
@@ -43,12 +46,14 @@
 mod api;
 mod error;
 mod metrics;
+mod proxy;
 mod server;
 mod tls;
 mod wire;
 
 pub use error::ServerError;
 pub use metrics::{Metrics, Operation};
+pub use proxy::{ProxyError, ProxyHeader, ProxyPolicy, parse_v1, parse_v2, read_header};
 pub use server::{Server, ServerHandle, ServerOptions};
 pub use tls::{
     DEFAULT_CIPHER_SUITES, SERVER_CERT_LIFETIME, ServerCertResolver, ServerCertificate, TlsPolicy,

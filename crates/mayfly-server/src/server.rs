@@ -26,6 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::ServerError;
 use crate::api::{Api, Listener, Peer, reply};
 use crate::metrics::Metrics;
+use crate::proxy::ProxyPolicy;
 use crate::tls::{ServerCertResolver, TlsPolicy, issue_server_certificate};
 
 /// Limits and timeouts of the listeners.
@@ -66,6 +67,7 @@ impl Default for ServerOptions {
 struct Shared {
     api: Api,
     tls: RwLock<Arc<ServerConfig>>,
+    proxy: RwLock<Option<Arc<ProxyPolicy>>>,
     resolver: Arc<ServerCertResolver>,
     trust: Vec<Certificate>,
     dns_names: RwLock<Vec<String>>,
@@ -109,6 +111,7 @@ impl Server {
             .cloned()
             .collect();
         let tls = policy.server_config(&trust, Arc::clone(&resolver))?;
+        let proxy = ProxyPolicy::from_config(config.proxy_protocol.as_ref())?.map(Arc::new);
         let api = bind(&config.address).await?;
         let insecure = match &config.insecure_address {
             Some(a) if !a.is_empty() => Some(bind(a).await?),
@@ -132,6 +135,7 @@ impl Server {
                 body_limit: options.body_limit,
             },
             tls: RwLock::new(tls),
+            proxy: RwLock::new(proxy),
             resolver,
             trust,
             dns_names: RwLock::new(config.dns_names.clone()),
@@ -211,6 +215,7 @@ impl ServerHandle {
         let s = &self.shared;
         let policy = TlsPolicy::from_config(config.tls.as_ref())?;
         let tls = policy.server_config(&s.trust, Arc::clone(&s.resolver))?;
+        let proxy = ProxyPolicy::from_config(config.proxy_protocol.as_ref())?.map(Arc::new);
         let names_changed = s
             .dns_names
             .read()
@@ -234,6 +239,9 @@ impl ServerHandle {
         }
         if let Ok(mut guard) = s.tls.write() {
             *guard = tls;
+        }
+        if let Ok(mut guard) = s.proxy.write() {
+            *guard = proxy;
         }
         tracing::info!(cipher_suites = ?policy.cipher_suite_names(), "configuration reloaded");
         Ok(())
@@ -300,13 +308,16 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
             let _permit = permit;
             let activity = Arc::new(Activity::default());
             activity.touch();
-            let io = Tracked {
+            let mut io = Tracked {
                 inner: tcp,
                 activity: Arc::clone(&activity),
             };
             match kind {
                 Kind::Api => {
                     let Some(config) = current_tls(&shared) else {
+                        return;
+                    };
+                    let Some((addr, proxy)) = client_address(&shared, &mut io, addr).await else {
                         return;
                     };
                     let accept = TlsAcceptor::from(config).accept(io);
@@ -333,12 +344,17 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
                         .and_then(|chain| chain.first())
                         .and_then(|der| mayfly_template::parse_certificate_der(der).ok())
                         .map(Arc::new);
-                    let peer = Peer { addr, certificate };
+                    let peer = Peer {
+                        addr,
+                        proxy,
+                        certificate,
+                    };
                     serve_http(&shared, FlushAlerts(stream), peer, Listener::Tls, &activity).await;
                 }
                 Kind::Insecure => {
                     let peer = Peer {
                         addr,
+                        proxy: None,
                         certificate: None,
                     };
                     serve_http(&shared, io, peer, Listener::Insecure, &activity).await;
@@ -352,6 +368,30 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, kind: Kind) {
 /// Resolves once shutdown has been requested.
 async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// The client a TLS connection from `peer` serves, and the load balancer it came through:
+/// with `proxyProtocol` on, read from the PROXY header before the handshake. `None` (logged)
+/// refuses the connection.
+async fn client_address(
+    shared: &Shared,
+    io: &mut Tracked<tokio::net::TcpStream>,
+    peer: SocketAddr,
+) -> Option<(SocketAddr, Option<SocketAddr>)> {
+    let policy = shared.proxy.read().ok().and_then(|p| p.clone());
+    let Some(policy) = policy else {
+        return Some((peer, None));
+    };
+    match policy
+        .client_address(io, peer, shared.options.handshake_timeout)
+        .await
+    {
+        Ok(client) => Some((client, Some(peer))),
+        Err(why) => {
+            tracing::warn!(remote = %peer, "connection refused: {why}");
+            None
+        }
+    }
 }
 
 fn current_tls(shared: &Shared) -> Option<Arc<ServerConfig>> {

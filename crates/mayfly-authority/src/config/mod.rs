@@ -53,6 +53,9 @@ pub struct CaConfig {
     /// TLS versions and cipher suites of the API listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// PROXY protocol on the API listener, behind a layer-4 load balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_protocol: Option<ProxyProtocolConfig>,
     /// Provisioners, claims, policy and templates.
     pub authority: AuthorityConfig,
     /// CRL publication.
@@ -125,6 +128,21 @@ pub struct TlsConfig {
 
 fn tls12() -> f32 {
     1.2
+}
+
+/// `proxyProtocol`: the API listener expects a PROXY protocol (v1 or v2) header before TLS,
+/// from a load balancer that passes TLS through (`{"enabled": true, "trustedProxies":
+/// ["10.0.0.0/8"]}`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProxyProtocolConfig {
+    /// Whether every connection must start with a PROXY header.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The load balancers' addresses (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`); connections
+    /// from anywhere else are refused while enabled.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `crl`: how the CA publishes its CRL.
