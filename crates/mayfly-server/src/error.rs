@@ -8,6 +8,9 @@ pub enum ServerError {
     /// `tls` in ca.json asks for something Mayfly cannot or will not do.
     #[error("tls: {0}")]
     TlsConfig(String),
+    /// `limits` in ca.json has a value the server cannot use.
+    #[error("limits: {0}")]
+    Limits(String),
     /// A listener address cannot be parsed or bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
