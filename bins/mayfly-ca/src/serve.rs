@@ -131,7 +131,10 @@ fn serve(
 ) -> anyhow::Result<()> {
     let config = CaConfig::load(config_path)
         .with_context(|| format!("loading {}", config_path.display()))?;
-    let format = match (log_format, config.logger.as_ref().and_then(|l| l.format.as_deref())) {
+    let format = match (
+        log_format,
+        config.logger.as_ref().and_then(|l| l.format.as_deref()),
+    ) {
         (Some(format), _) => format,
         (None, None | Some("text")) => LogFormat::Text,
         (None, Some("json")) => LogFormat::Json,
@@ -175,8 +178,12 @@ fn serve(
         let signals = Signals::install()?;
         let authority = Arc::new(Authority::open(&config, password.as_ref()).await?);
         drop(password);
-        let server =
-            Server::bind(Arc::clone(&authority), &config, ServerOptions::default().with_limits(config.limits.as_ref())?).await?;
+        let server = Server::bind(
+            Arc::clone(&authority),
+            &config,
+            ServerOptions::default().with_limits(config.limits.as_ref())?,
+        )
+        .await?;
         if let Some(addr) = server.local_addr() {
             tracing::info!(address = %addr, "serving the API over TLS");
         }

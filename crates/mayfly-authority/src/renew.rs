@@ -40,9 +40,7 @@ impl Authority {
             let leaf = chain
                 .first()
                 .ok_or_else(|| untrusted("x5c is empty".into()))
-                .and_then(|der| {
-                    parse_certificate_der(der).map_err(|e| untrusted(e.to_string()))
-                })?;
+                .and_then(|der| parse_certificate_der(der).map_err(|e| untrusted(e.to_string())))?;
             x509::verify_issued_by(&leaf, &self.ca.intermediate)
                 .map_err(|e| untrusted(e.to_string()))?;
             let key = certificate_public_key(&leaf).map_err(|e| untrusted(e.to_string()))?;

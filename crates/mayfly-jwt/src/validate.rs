@@ -466,9 +466,13 @@ pub fn validate_x5c<T>(
     let header: Header =
         serde_json::from_slice(&header).map_err(|e| TokenError::BadHeader(e.to_string()))?;
     let alg = check_alg(&header)?;
-    if let Some((name, _)) = [("jwk", &header.jwk), ("jku", &header.jku), ("x5u", &header.x5u)]
-        .iter()
-        .find(|(_, value)| value.is_some())
+    if let Some((name, _)) = [
+        ("jwk", &header.jwk),
+        ("jku", &header.jku),
+        ("x5u", &header.x5u),
+    ]
+    .iter()
+    .find(|(_, value)| value.is_some())
     {
         return Err(TokenError::ForbiddenHeader(name));
     }

@@ -77,8 +77,8 @@ async fn bench(settings: &Settings) -> Result<(), Error> {
     let key = PrivateKey::generate(KeyType::EcP256)?;
     let jwk = Jwk::from_public_key(key.public_key()).map_err(mayfly_jwt::Error::from)?;
     let thumbprint = jwk.thumbprint().map_err(mayfly_jwt::Error::from)?;
-    let jwk: Value = serde_json::from_str(&jwk.to_json().map_err(mayfly_jwt::Error::from)?)
-        .map_err(acme_err)?;
+    let jwk: Value =
+        serde_json::from_str(&jwk.to_json().map_err(mayfly_jwt::Error::from)?).map_err(acme_err)?;
     if settings.http_port != 0 {
         let listener = TcpListener::bind(("127.0.0.1", settings.http_port))
             .await
@@ -227,7 +227,8 @@ impl Account {
         let signature = self
             .key
             .sign_jws(format!("{protected}.{payload}").as_bytes())?;
-        let body = json!({"protected": protected, "payload": payload, "signature": b64(&signature)});
+        let body =
+            json!({"protected": protected, "payload": payload, "signature": b64(&signature)});
         Ok(Bytes::from(body.to_string()))
     }
 }
@@ -347,13 +348,10 @@ impl Conn {
             .strip_prefix("https://")
             .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
             .unwrap_or(url);
-        let mut request = Request::builder()
-            .method(method)
-            .uri(target)
-            .header(
-                hyper::header::HOST,
-                format!("{}:{}", self.origin.host, self.origin.port),
-            );
+        let mut request = Request::builder().method(method).uri(target).header(
+            hyper::header::HOST,
+            format!("{}:{}", self.origin.host, self.origin.port),
+        );
         if body.is_some() {
             request = request.header(hyper::header::CONTENT_TYPE, "application/jose+json");
         }
@@ -415,8 +413,8 @@ impl Conn {
                 .send("POST", url, Some(account.jws(url, &nonce, payload)?))
                 .await?;
             self.nonce.clone_from(&reply.nonce);
-            let bad_nonce = reply.status == 400
-                && String::from_utf8_lossy(&reply.body).contains("badNonce");
+            let bad_nonce =
+                reply.status == 400 && String::from_utf8_lossy(&reply.body).contains("badNonce");
             if !bad_nonce {
                 return Ok(reply);
             }
@@ -434,7 +432,11 @@ impl Conn {
         every: Duration,
     ) -> Result<Value, Error> {
         loop {
-            let object = self.post(account, url, None).await?.expect(&[200], url)?.json()?;
+            let object = self
+                .post(account, url, None)
+                .await?
+                .expect(&[200], url)?
+                .json()?;
             let status = object["status"].as_str().unwrap_or("");
             if !waiting.contains(&status) {
                 return Ok(object);
@@ -510,7 +512,12 @@ impl Conn {
             break;
         }
         let valid = self
-            .poll(account, &order_url, &["pending", "ready", "processing"], poll)
+            .poll(
+                account,
+                &order_url,
+                &["pending", "ready", "processing"],
+                poll,
+            )
             .await?;
         let certificate = str_of(&valid["certificate"], "certificate URL")?;
         let chain = self.post(account, &certificate, None).await?;

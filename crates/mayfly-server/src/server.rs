@@ -70,7 +70,9 @@ impl ServerOptions {
         };
         let positive = |name: &str, zero: bool| {
             if zero {
-                Err(ServerError::Limits(format!("{name} must be greater than 0")))
+                Err(ServerError::Limits(format!(
+                    "{name} must be greater than 0"
+                )))
             } else {
                 Ok(())
             }
@@ -84,8 +86,16 @@ impl ServerOptions {
             self.max_connections = n;
         }
         for (name, value, slot) in [
-            ("headerTimeout", l.header_timeout, &mut self.header_read_timeout),
-            ("handshakeTimeout", l.handshake_timeout, &mut self.handshake_timeout),
+            (
+                "headerTimeout",
+                l.header_timeout,
+                &mut self.header_read_timeout,
+            ),
+            (
+                "handshakeTimeout",
+                l.handshake_timeout,
+                &mut self.handshake_timeout,
+            ),
             ("idleTimeout", l.idle_timeout, &mut self.idle_timeout),
         ] {
             if let Some(d) = value {

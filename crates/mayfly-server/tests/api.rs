@@ -427,7 +427,12 @@ fn an_expired_certificate_renews_with_an_x5c_token_when_the_claims_allow_it() {
     let Some(signed) = post_json(&server.url("/1.0/sign"), &pki.root, &body, &[]) else {
         return;
     };
-    assert_eq!(signed.status, 201, "{}", String::from_utf8_lossy(&signed.body));
+    assert_eq!(
+        signed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&signed.body)
+    );
     let crt = signed.json()["crt"].as_str().unwrap().to_owned();
     std::thread::sleep(std::time::Duration::from_secs(3));
 
@@ -436,38 +441,93 @@ fn an_expired_certificate_renews_with_an_x5c_token_when_the_claims_allow_it() {
     let audience = "https://127.0.0.1/1.0/renew";
     let bearer = |token: &str| format!("Authorization: Bearer {token}");
     let token = x5c_token(&crt, &key, audience);
-    let renewed = curl(&renew, Some(&pki.root), &["-X", "POST", "-H", &bearer(&token)]).unwrap();
-    assert_eq!(renewed.status, 201, "{}", String::from_utf8_lossy(&renewed.body));
+    let renewed = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&token)],
+    )
+    .unwrap();
+    assert_eq!(
+        renewed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&renewed.body)
+    );
     let new_crt = renewed.json()["crt"].as_str().unwrap().to_owned();
     assert_ne!(normalize(&new_crt), normalize(&crt));
 
     // ... a token renews once ...
-    let again = curl(&renew, Some(&pki.root), &["-X", "POST", "-H", &bearer(&token)]).unwrap();
-    assert_eq!(again.status, 401, "{}", String::from_utf8_lossy(&again.body));
-    assert!(again.json()["message"].as_str().unwrap().contains("already been used"));
+    let again = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&token)],
+    )
+    .unwrap();
+    assert_eq!(
+        again.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert!(
+        again.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("already been used")
+    );
 
     // ... a token for another operation or signed by another key is refused ...
     let wrong_aud = x5c_token(&crt, &key, "https://127.0.0.1/1.0/sign");
-    let refused = curl(&renew, Some(&pki.root), &["-X", "POST", "-H", &bearer(&wrong_aud)]).unwrap();
+    let refused = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&wrong_aud)],
+    )
+    .unwrap();
     assert_eq!(refused.status, 401);
-    assert!(refused.json()["message"].as_str().unwrap().contains("renewal token"));
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("renewal token")
+    );
     let (other_key, _) = key_and_csr(pki.dir.path(), "other.internal");
     let forged = x5c_token(&crt, &other_key, audience);
-    let refused = curl(&renew, Some(&pki.root), &["-X", "POST", "-H", &bearer(&forged)]).unwrap();
+    let refused = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&forged)],
+    )
+    .unwrap();
     assert_eq!(refused.status, 401);
 
     // ... and without allowRenewalAfterExpiry the expired certificate is refused.
     drop(server);
-    pki.write_config(&[common::provisioner_entry("mariano")], json!({"authority": {
+    pki.write_config(
+        &[common::provisioner_entry("mariano")],
+        json!({"authority": {
         "provisioners": [common::provisioner_entry("mariano")],
-        "claims": {"minTLSCertDuration": "1s"}}}));
+        "claims": {"minTLSCertDuration": "1s"}}}),
+    );
     let server = Running::start(&pki);
     let token = x5c_token(&crt, &key, audience);
-    let refused = curl(&server.url("/1.0/renew"), Some(&pki.root), &["-X", "POST", "-H", &bearer(&token)])
-        .unwrap();
-    assert_eq!(refused.status, 401, "{}", String::from_utf8_lossy(&refused.body));
+    let refused = curl(
+        &server.url("/1.0/renew"),
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&token)],
+    )
+    .unwrap();
+    assert_eq!(
+        refused.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
     assert!(
-        refused.json()["message"].as_str().unwrap().contains("renewal after expiry"),
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("renewal after expiry"),
         "{}",
         refused.json()
     );
