@@ -532,3 +532,32 @@ fn an_expired_certificate_renews_with_an_x5c_token_when_the_claims_allow_it() {
         refused.json()
     );
 }
+
+#[test]
+fn limits_from_ca_json_replace_the_defaults_and_zero_is_refused() {
+    let config = CaConfig::from_json(
+        &json!({"root": "r.crt", "crt": "i.crt", "key": "i.key", "address": "127.0.0.1:0",
+                "dnsNames": ["127.0.0.1"], "authority": {},
+                "limits": {"maxBodyBytes": 2048, "idleTimeout": "5s", "maxConnections": 7}})
+        .to_string(),
+    )
+    .unwrap();
+    let options = mayfly_server::ServerOptions::default()
+        .with_limits(config.limits.as_ref())
+        .unwrap();
+    assert_eq!(options.body_limit, 2048);
+    assert_eq!(options.max_connections, 7);
+    assert_eq!(options.idle_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(
+        options.header_read_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    let zero = mayfly_authority::config::LimitsConfig {
+        max_connections: Some(0),
+        ..Default::default()
+    };
+    let refused = mayfly_server::ServerOptions::default()
+        .with_limits(Some(&zero))
+        .unwrap_err();
+    assert!(refused.to_string().contains("maxConnections"), "{refused}");
+}
