@@ -7,7 +7,9 @@
 # sign:    mayfly-ca serve (HTTPS, SQLite) POST /1.0/sign vs cfssl serve (HTTPS) /api/v1/cfssl/sign,
 #          wrk keep-alive at BENCH_CONNS connections, fresh server per repetition, 2 s warm-up,
 #          BENCH_REPS repetitions of BENCH_DURATION s; server CPU from /proc/PID/stat, peak RSS VmHWM.
-# acme:    Mayfly ACME vs Pebble (reported "not yet" while the server does not mount ACME).
+# acme:    complete ACME orders/s, Mayfly (HTTPS, SQLite, real http-01) vs Pebble (in memory,
+#          always-valid), same Rust client (mayfly-loadgen acme), BENCH_WORKERS ("1 4 8") order
+#          loops sharing one account, fresh server per repetition, 2 s warm-up.
 # crl:     mayfly-root crl vs openssl ca -gencrl on a BENCH_CRL_ROWS-row index.txt.
 # crypto:  mayfly-keys sign_verify (criterion, aws-lc backend) vs openssl speed.
 # regress: callgrind instruction count per in-process issuance vs scripts/bench/regress_baseline.json.
@@ -23,7 +25,7 @@ DUR=${BENCH_DURATION:-8}
 CONNS_LIST=${BENCH_CONNS:-"1 4 16"}
 CRL_ROWS=${BENCH_CRL_ROWS:-1000000}
 PY=$ROOT/.venv/bin/python
-[ -x "$PY" ] || PY=python3
+"$PY" -c 'import math' 2>/dev/null || PY=python3   # no venv, or a broken one
 export PEERS_DIR=$OUT/peers
 PEERS=${MAYFLY_PEERS:-$HERE/peers}   # copies of the shared peer scripts (cfssl_*)
 TCK=$(getconf CLK_TCK)
@@ -68,7 +70,7 @@ mayfly_rep() {
       --audience "https://127.0.0.1:$MPORT/1.0/sign" --count $(( 3000 * 2 )) --out "$M/warm.txt"
   "$LOADGEN" tokens --ca-config "$cfg" --provisioner bench --provisioner-password-file "$M/ppw" \
       --audience "https://127.0.0.1:$MPORT/1.0/sign" --count "$total" --out "$M/run.txt"
-  RUST_LOG=${RUST_LOG:-warn} "$MAYFLY_CA" serve "$cfg" --password-file "$M/pw" > "$M/serve-$c-$r.log" 2>&1 &
+  MAYFLY_LOG=${MAYFLY_LOG:-info} "$MAYFLY_CA" serve "$cfg" --password-file "$M/pw" > "$M/serve-$c-$r.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null && break; sleep 0.1; done
   BODIES=$M/warm.txt WRK_THREADS=$t wrk -t$t -c"$c" -d2s -s "$HERE/mayfly_sign.lua" "https://127.0.0.1:$MPORT" >/dev/null 2>&1
@@ -115,11 +117,100 @@ bench_sign() {
 }
 
 # ---------------------------------------------------------------------------------------- acme
+# Both servers are driven by the same client, `mayfly-loadgen acme` (one account shared by
+# WORKERS order loops, each over its own keep-alive HTTPS connection). Mayfly really validates
+# http-01 against the loadgen's responder (names resolved by the loadgen's DNS responder);
+# Pebble runs with PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 and never connects.
+
+# acme_window PID LOG SERVER WORKERS REP LOADGEN-PID: measures server PID over the loadgen's
+# window (after its warm-up, BENCH_DURATION s), then records one row.
+acme_window() {
+  local pid=$1 log=$2 server=$3 w=$4 r=$5 loadgen=$6
+  sleep "$(echo "$ACME_WARMUP + 0.2" | bc)"
+  local u1 u2 t0 t1
+  u1=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
+  sleep "$DUR"
+  u2=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  wait "$loadgen" || log "$server: loadgen failed (see $log)"
+  local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  "$PY" - "$log" "$server" "$w" "$r" "$hwm" \
+      "$(awk -v a="$u1" -v b="$u2" -v k="$TCK" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.3f", (b-a)/k/(e-s)}')" \
+      >> "$OUT/raw-$SECTION.jsonl" <<'PYEOF'
+import json, sys
+log, server, w, r, hwm, cpu = sys.argv[1:]
+line = next((l for l in open(log) if l.startswith("RESULT ")), None)
+d = json.loads(line[7:]) if line else {"orders_per_s": 0, "errors": -1, "p50_ms": None, "p99_ms": None,
+                                       "err_samples": ["no RESULT line"]}
+print(json.dumps({"bench": "acme", "server": server, "workers": int(w), "rep": int(r), "rps": d["orders_per_s"],
+    "p50_ms": d["p50_ms"], "p99_ms": d["p99_ms"], "cpu_cores": float(cpu), "vmhwm_kb": int(hwm or 0),
+    "errors": d["errors"], "err_samples": d["err_samples"][:2]}))
+PYEOF
+  log "$server workers=$w rep=$r $(tail -1 "$OUT/raw-$SECTION.jsonl" | "$PY" -c \
+      'import json,sys; d=json.load(sys.stdin); print("%.1f orders/s, errors %s %s" % (d["rps"], d["errors"], d["err_samples"][:1]))')"
+}
+
+mayfly_acme_rep() {   # WORKERS REP: a fresh server over a fresh copy of the PKI and database
+  rm -rf "$M/ca"; cp -a "$M/pristine" "$M/ca"
+  local cfg; cfg=$(grep -l '"address"' "$M"/ca/config/ca.json)
+  sed -i "s#$M/pristine#$M/ca#g" "$cfg"
+  MAYFLY_LOG=${MAYFLY_LOG:-info} "$MAYFLY_CA" serve "$cfg" --password-file "$M/pw" > "$M/acme-serve-$1-$2.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MPORT") 2>/dev/null && break; sleep 0.1; done
+  "$LOADGEN" acme --directory "https://127.0.0.1:$MPORT/acme/acme/directory" --ca-file "$M/ca/certs/root_ca.crt" \
+      --workers "$1" --warmup "$ACME_WARMUP" --duration "$DUR" --http-port "$HTTP01_PORT" --dns-port "$DNS_PORT" \
+      > "$M/acme-$1-$2.txt" 2>&1 &
+  acme_window "$pid" "$M/acme-$1-$2.txt" mayfly "$1" "$2" $!
+}
+
+pebble_setup() {   # Debian's pebble ships no test certificates: a throw-away TLS CA and leaf
+  need pebble pebble
+  P=$OUT/pebble; mkdir -p "$P"
+  [ -f "$P/cert.pem" ] && return
+  log "setting up a TLS certificate for Pebble"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/tlsca-key.pem" \
+      -out "$P/tlsca.pem" -days 3650 -subj "/CN=bench pebble TLS CA" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/key.pem" -out "$P/tls.csr" \
+      -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$P/ext.cnf"
+  openssl x509 -req -in "$P/tls.csr" -CA "$P/tlsca.pem" -CAkey "$P/tlsca-key.pem" -CAcreateserial \
+      -out "$P/cert.pem" -days 3650 -extfile "$P/ext.cnf" 2>/dev/null
+}
+
+pebble_acme_rep() {   # WORKERS REP: a fresh Pebble (state in memory) per repetition
+  local port; port=$(free_port)
+  printf '{"pebble": {"listenAddress": "127.0.0.1:%s", "managementListenAddress": "127.0.0.1:%s",
+    "certificate": "%s/cert.pem", "privateKey": "%s/key.pem", "httpPort": %s, "tlsPort": %s,
+    "ocspResponderURL": "", "externalAccountBindingRequired": false}}\n' \
+    "$port" "$(free_port)" "$P" "$P" "$(free_port)" "$(free_port)" > "$P/pebble-config.json"
+  PEBBLE_VA_NOSLEEP=1 PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_WFE_NONCEREJECT=0 \
+      pebble -config "$P/pebble-config.json" > "$P/pebble-$1-$2.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  "$LOADGEN" acme --directory "https://127.0.0.1:$port/dir" --ca-file "$P/tlsca.pem" \
+      --workers "$1" --warmup "$ACME_WARMUP" --duration "$DUR" > "$P/acme-$1-$2.txt" 2>&1 &
+  acme_window "$pid" "$P/acme-$1-$2.txt" pebble "$1" "$2" $!
+}
+
 bench_acme() {
-  local why="crates/mayfly-acme is not mounted in mayfly-server"
-  grep -rqi acme "$ROOT/crates/mayfly-server/src" 2>/dev/null && why="bench.sh does not drive ACME orders against Mayfly yet"
-  log "acme: not yet ($why)"
-  record "{\"bench\":\"acme\",\"status\":\"not yet: $why\"}"
+  need bc bc
+  ACME_WARMUP=${BENCH_ACME_WARMUP:-2}
+  pebble_setup
+  mayfly_setup
+  HTTP01_PORT=$(free_port); DNS_PORT=$(free_port)
+  # The ACME provisioner: http-01 against the loadgen's responder, names resolved by its DNS.
+  "$PY" - "$(grep -l '"address"' "$M"/pristine/config/ca.json)" "$HTTP01_PORT" "$DNS_PORT" <<'PYEOF'
+import json, sys
+path, http_port, dns_port = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ca = json.load(open(path))
+ca["authority"].setdefault("provisioners", []).append({"type": "ACME", "name": "acme", "challenges": ["http-01"],
+    "validation": {"httpPort": http_port, "resolver": "127.0.0.1:" + dns_port}})
+json.dump(ca, open(path, "w"), indent=2)
+PYEOF
+  for w in ${BENCH_WORKERS:-1 4 8}; do
+    for r in $(seq 1 "$REPS"); do mayfly_acme_rep "$w" "$r"; sleep 1; done
+    for r in $(seq 1 "$REPS"); do pebble_acme_rep "$w" "$r"; sleep 1; done
+  done
 }
 
 # ----------------------------------------------------------------------------------------- crl

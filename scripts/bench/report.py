@@ -8,19 +8,28 @@ out = sys.argv[2]
 med = lambda rows, k: statistics.median([r[k] for r in rows if r.get(k) is not None]) if any(r.get(k) is not None for r in rows) else None
 machine = next((r for r in raw if r["bench"] == "machine"), {})
 
-sign = collections.defaultdict(list)
-for r in raw:
-    if r["bench"] == "sign":
-        sign[(r["server"], r["conns"])].append(r)
-sign_summary = []
-for (server, conns), rows in sorted(sign.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-    s = {"server": server, "conns": conns, "reps": len(rows), "rps_all": [r["rps"] for r in rows]}
-    for k in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_cores", "vmhwm_kb"):
-        s[k] = med(rows, k)
-    s["cpu_ms_per_cert"] = statistics.median(1000 * r["cpu_cores"] / r["rps"] for r in rows if r["rps"])
-    s["errors"] = sum(r.get("errors", 0) for r in rows)
-    s["pool_exhausted"] = sum(r.get("pool_exhausted") or 0 for r in rows)
-    sign_summary.append(s)
+def summarize(bench, level):
+    """Medians per (server, level) of one bench's rows; level is "conns" or "workers"."""
+    groups = collections.defaultdict(list)
+    for r in raw:
+        if r["bench"] == bench and "server" in r:
+            groups[(r["server"], r[level])].append(r)
+    summary = []
+    for (server, n), rows in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        s = {"server": server, level: n, "reps": len(rows), "rps_all": [r["rps"] for r in rows]}
+        for k in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_cores", "vmhwm_kb"):
+            s[k] = med(rows, k)
+        per_op = [1000 * r["cpu_cores"] / r["rps"] for r in rows if r["rps"]]
+        s["cpu_ms_per_op"] = statistics.median(per_op) if per_op else None
+        s["errors"] = sum(r.get("errors", 0) for r in rows)
+        s["pool_exhausted"] = sum(r.get("pool_exhausted") or 0 for r in rows)
+        summary.append(s)
+    return summary
+
+sign_summary = summarize("sign", "conns")
+for s in sign_summary:
+    s["cpu_ms_per_cert"] = s["cpu_ms_per_op"]
+acme_summary = summarize("acme", "workers")
 
 crl_rows = [r for r in raw if r["bench"] == "crl"]
 crl = None
@@ -28,7 +37,6 @@ if crl_rows:
     crl = {k: med(crl_rows, k) for k in ("mayfly_real_s", "mayfly_cpu_s", "openssl_real_s", "openssl_cpu_s")}
     crl.update(rows=crl_rows[0]["rows"], reps=len(crl_rows))
 crypto = [r for r in raw if r["bench"] == "crypto"]
-acme = next((r for r in raw if r["bench"] == "acme"), None)
 regress = next((r for r in raw if r["bench"] == "regress"), None)
 
 table = []
@@ -45,8 +53,16 @@ for c in sorted({s["conns"] for s in sign_summary}):
         f"{m['cpu_ms_per_cert'] / p['cpu_ms_per_cert']:.2f}x" if p["cpu_ms_per_cert"] else "-",
         f"peak RSS {m['vmhwm_kb'] / 1024:.0f}/{p['vmhwm_kb'] / 1024:.0f} MiB; errors {m['errors']}/{p['errors']}"
         + (f"; TOKEN POOL RAN DRY {m['pool_exhausted']}x (raise BENCH_TOKENS_PER_S)" if m["pool_exhausted"] else ""))
-if acme:
-    row("ACME orders/s (vs Pebble)", "-", "-", "-", acme["status"])
+for n in sorted({s["workers"] for s in acme_summary}):
+    m = next((s for s in acme_summary if s["server"] == "mayfly" and s["workers"] == n), None)
+    p = next((s for s in acme_summary if s["server"] == "pebble" and s["workers"] == n), None)
+    if not (m and p): continue
+    row(f"ACME orders/s, {n} workers (vs Pebble)", fmt(m["rps"], "{:,.1f}"), fmt(p["rps"], "{:,.1f}"),
+        f"{m['rps'] / p['rps']:.2f}x" if p["rps"] else "-",
+        f"p50 {m['p50_ms'] or 0:.1f}/{p['p50_ms'] or 0:.1f} ms, p99 {m['p99_ms'] or 0:.1f}/{p['p99_ms'] or 0:.1f} ms")
+    row(f"  server CPU ms/order, {n} workers", fmt(m["cpu_ms_per_op"], "{:.2f}"), fmt(p["cpu_ms_per_op"], "{:.2f}"),
+        f"{m['cpu_ms_per_op'] / p['cpu_ms_per_op']:.2f}x" if m["cpu_ms_per_op"] and p["cpu_ms_per_op"] else "-",
+        f"peak RSS {(m['vmhwm_kb'] or 0) / 1024:.0f}/{(p['vmhwm_kb'] or 0) / 1024:.0f} MiB; errors {m['errors']}/{p['errors']}")
 if crl:
     row(f"CRL {crl['rows']:,} entries, wall s (vs openssl ca -gencrl)", fmt(crl["mayfly_real_s"], "{:.2f}"),
         fmt(crl["openssl_real_s"], "{:.2f}"), f"{crl['openssl_real_s'] / crl['mayfly_real_s']:.1f}x faster",
@@ -67,7 +83,7 @@ print("-+-".join("-" * w[i] for i in range(5)))
 for t in table:
     print(" | ".join(str(v).ljust(w[i]) if i in (0, 4) else str(v).rjust(w[i]) for i, v in enumerate(t)))
 
-results = {"machine": machine, "sign": sign_summary, "acme": acme, "crl": crl, "crypto": crypto,
+results = {"machine": machine, "sign": sign_summary, "acme": acme_summary, "crl": crl, "crypto": crypto,
            "regress": regress, "raw": [r for r in raw if r["bench"] != "machine"]}
 with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
     json.dump(results, f, indent=2)

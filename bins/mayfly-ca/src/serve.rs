@@ -45,9 +45,9 @@ pub struct ServeArgs {
     /// Start even when a key or password file is readable by group or others.
     #[arg(long)]
     pub insecure_permissions: bool,
-    /// Log format.
-    #[arg(long, value_enum, default_value_t)]
-    pub log_format: LogFormat,
+    /// Log format [default: ca.json's `logger.format`, else text].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Serve the throwaway demo PKI (same as `mayfly-ca quickstart`).
     #[arg(long)]
     pub demo: bool,
@@ -62,9 +62,9 @@ pub struct QuickstartArgs {
     /// The API address (written to ca.json when the PKI is created).
     #[arg(long, default_value = crate::init::DEFAULT_ADDRESS)]
     pub address: String,
-    /// Log format.
-    #[arg(long, value_enum, default_value_t)]
-    pub log_format: LogFormat,
+    /// Log format [default: ca.json's `logger.format`, else text].
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 /// Runs `serve`.
@@ -76,7 +76,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             log_format: args.log_format,
         });
     }
-    init_logging(args.log_format);
     let config_path = match args.config.or(args.ca_config) {
         Some(path) => path,
         None => crate::files::default_mayfly_path()?.join("config/ca.json"),
@@ -86,12 +85,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.password_file.as_deref(),
         args.insecure_permissions,
         None,
+        args.log_format,
     )
 }
 
 /// Runs `quickstart`: `init` into `path` unless a PKI is already there, then `serve` it.
 pub fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
+    init_logging(args.log_format.unwrap_or_default());
     let layout = crate::init::Layout::new(&args.path)?;
     if !layout.ca_config.exists() {
         let options = crate::init::InitOptions {
@@ -118,6 +118,7 @@ pub fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
         Some(&layout.password),
         false,
         Some(&layout),
+        args.log_format,
     )
 }
 
@@ -126,9 +127,23 @@ fn serve(
     password_file: Option<&Path>,
     insecure_permissions: bool,
     demo: Option<&crate::init::Layout>,
+    log_format: Option<LogFormat>,
 ) -> anyhow::Result<()> {
     let config = CaConfig::load(config_path)
         .with_context(|| format!("loading {}", config_path.display()))?;
+    let format = match (
+        log_format,
+        config.logger.as_ref().and_then(|l| l.format.as_deref()),
+    ) {
+        (Some(format), _) => format,
+        (None, None | Some("text")) => LogFormat::Text,
+        (None, Some("json")) => LogFormat::Json,
+        (None, Some(other)) => bail!(
+            "{}: logger.format {other:?} is not a log format (use \"text\" or \"json\")",
+            config_path.display()
+        ),
+    };
+    init_logging(format);
     if config.password.0 {
         tracing::warn!(
             "{} has a \"password\" key: Mayfly ignores it (pass --password-file)",
@@ -163,8 +178,12 @@ fn serve(
         let signals = Signals::install()?;
         let authority = Arc::new(Authority::open(&config, password.as_ref()).await?);
         drop(password);
-        let server =
-            Server::bind(Arc::clone(&authority), &config, ServerOptions::default()).await?;
+        let server = Server::bind(
+            Arc::clone(&authority),
+            &config,
+            ServerOptions::default().with_limits(config.limits.as_ref())?,
+        )
+        .await?;
         if let Some(addr) = server.local_addr() {
             tracing::info!(address = %addr, "serving the API over TLS");
         }

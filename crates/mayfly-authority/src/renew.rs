@@ -2,10 +2,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use mayfly_jwt::{DEFAULT_TOKEN_LIFETIME, Operation, TokenError, ValidationContext};
 use mayfly_store::{CertificateStore, RevocationStore};
 use mayfly_template::{
     Certificate, CertificateRequest, Issuer, ValidityPeriod, certificate_public_key,
-    certificate_sans, reissue_certificate,
+    certificate_sans, parse_certificate_der, reissue_certificate,
 };
 
 use crate::AuthorityError;
@@ -21,7 +22,42 @@ impl Authority {
     /// disables renewal, or it has expired (unless the provisioner allows renewal after
     /// expiry).
     pub async fn renew(&self, peer: &Certificate) -> Result<IssuedCertificate, AuthorityError> {
-        self.reissue(peer, None).await
+        self.reissue(peer, None, None).await
+    }
+
+    /// Renews the certificate in the `x5c` header of `token`: step's renewal token, signed
+    /// by that certificate's key, audience `https://<ca>/1.0/renew`, sent as
+    /// `Authorization: Bearer` by a client that cannot present the certificate over mTLS
+    /// (typically because it expired). The same checks as [`Authority::renew`] follow, so an
+    /// expired certificate is renewed only when its provisioner's claims set
+    /// `allowRenewalAfterExpiry`; the token's `jti` is recorded with the new certificate, so
+    /// a token renews once.
+    pub async fn renew_with_token(&self, token: &str) -> Result<IssuedCertificate, AuthorityError> {
+        let state = self.state()?;
+        let ctx = ValidationContext::new(Operation::Renew, state.addresses.clone());
+        let validated = mayfly_jwt::validate_x5c(token, &ctx, DEFAULT_TOKEN_LIFETIME, |chain| {
+            let untrusted = |why: String| TokenError::UntrustedCertificate(why);
+            let leaf = chain
+                .first()
+                .ok_or_else(|| untrusted("x5c is empty".into()))
+                .and_then(|der| parse_certificate_der(der).map_err(|e| untrusted(e.to_string())))?;
+            x509::verify_issued_by(&leaf, &self.ca.intermediate)
+                .map_err(|e| untrusted(e.to_string()))?;
+            let key = certificate_public_key(&leaf).map_err(|e| untrusted(e.to_string()))?;
+            Ok((key, leaf))
+        });
+        let (peer, claims) = match validated {
+            Ok(validated) => validated,
+            Err(e) => {
+                let detail = format!("renew with a token: {e}");
+                self.audit("refuse", None, None, None, detail).await;
+                return Err(AuthorityError::Unauthorized(format!(
+                    "invalid renewal token: {e}"
+                )));
+            }
+        };
+        self.reissue(&peer, None, Some((claims.jti, claims.expires_at)))
+            .await
     }
 
     /// Like [`Authority::renew`], but for the new key in `csr_der` (whose signature proves
@@ -33,15 +69,18 @@ impl Authority {
     ) -> Result<IssuedCertificate, AuthorityError> {
         let csr = CertificateRequest::from_der(csr_der)
             .map_err(|e| AuthorityError::BadRequest(format!("invalid certificate request: {e}")))?;
-        self.reissue(peer, Some(&csr)).await
+        self.reissue(peer, Some(&csr), None).await
     }
 
+    /// Reissues `peer` (for the key of `csr` when given), recording `token` (jti, exp) with
+    /// the new certificate when the request came with one.
     async fn reissue(
         &self,
         peer: &Certificate,
         csr: Option<&CertificateRequest>,
+        token: Option<(String, i64)>,
     ) -> Result<IssuedCertificate, AuthorityError> {
-        let result = self.reissue_checked(peer, csr).await;
+        let result = self.reissue_checked(peer, csr, token).await;
         if let Err(e) = &result {
             let operation = if csr.is_some() { "rekey" } else { "renew" };
             let serial = x509::serial_hex(peer);
@@ -57,6 +96,7 @@ impl Authority {
         &self,
         peer: &Certificate,
         csr: Option<&CertificateRequest>,
+        token: Option<(String, i64)>,
     ) -> Result<IssuedCertificate, AuthorityError> {
         x509::verify_issued_by(peer, &self.ca.intermediate)?;
         let serial = x509::serial_hex(peer);
@@ -123,7 +163,7 @@ impl Authority {
             format!("{operation} of {serial}"),
         );
         let serial = record.serial.clone();
-        self.store.record_issued(None, record, audit).await?;
+        self.store.record_issued(token, record, audit).await?;
         Ok(IssuedCertificate {
             certificate,
             chain: vec![self.ca.intermediate.clone()],

@@ -125,6 +125,9 @@ pub enum TokenError {
     /// the provisioner, never from the token.
     #[error("token header member {0:?} is refused: the key comes from the provisioner")]
     ForbiddenHeader(&'static str),
+    /// The certificate of an `x5c` token is not one this CA issued.
+    #[error("token certificate: {0}")]
+    UntrustedCertificate(String),
     /// The header has no `kid`.
     #[error("token header has no kid")]
     MissingKid,

@@ -60,5 +60,5 @@ pub use token::{
 pub use validate::{
     CaAddresses, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, KeyLookup, MemoryReplay, ProvisionerKey,
     ProvisionerKeys, Provisioners, ReplayError, TokenReplay, TokenValidator, ValidatedClaims,
-    ValidationContext,
+    ValidationContext, validate_x5c,
 };

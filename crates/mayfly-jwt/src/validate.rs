@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use mayfly_keys::{PublicKey, SignatureAlgorithm};
 use serde_json::Value;
 
@@ -389,6 +390,24 @@ struct Header {
 
 /// Checks the header: `alg` on the allow-list, `typ`, no `crit`, no key in the header, `kid`.
 fn check_header(header: &Header) -> Result<(SignatureAlgorithm, &str), TokenError> {
+    let alg = check_alg(header)?;
+    let key_members = [
+        ("jwk", &header.jwk),
+        ("jku", &header.jku),
+        ("x5u", &header.x5u),
+        ("x5c", &header.x5c),
+    ];
+    if let Some((name, _)) = key_members.iter().find(|(_, value)| value.is_some()) {
+        return Err(TokenError::ForbiddenHeader(name));
+    }
+    match &header.kid {
+        Some(Value::String(kid)) if !kid.is_empty() => Ok((alg, kid)),
+        _ => Err(TokenError::MissingKid),
+    }
+}
+
+/// Checks `alg` (on the allow-list), `typ` and that there is no `crit`.
+fn check_alg(header: &Header) -> Result<SignatureAlgorithm, TokenError> {
     let alg = match &header.alg {
         None => return Err(TokenError::MissingAlg),
         Some(Value::String(alg)) => alg,
@@ -416,19 +435,108 @@ fn check_header(header: &Header) -> Result<(SignatureAlgorithm, &str), TokenErro
     if header.crit.is_some() {
         return Err(TokenError::CriticalHeader);
     }
-    let key_members = [
+    Ok(alg)
+}
+
+/// Validates a token whose key is the leaf certificate of its `x5c` header: step's renewal
+/// token (`step ca renew` of an expired certificate, `Authorization: Bearer`). `trust` gets
+/// the DER certificates of `x5c` (leaf first), checks that this CA issued the leaf and
+/// returns its public key and whatever the caller wants back (the parsed leaf); then the
+/// signature, `exp`/`nbf`/`iat` (lifetime at most `max_lifetime`), `aud`, `sub` and `jti`
+/// are checked as for provisioner tokens. The replay check is the caller's.
+pub fn validate_x5c<T>(
+    token: &str,
+    ctx: &ValidationContext,
+    max_lifetime: Duration,
+    trust: impl FnOnce(&[Vec<u8>]) -> Result<(PublicKey, T), TokenError>,
+) -> Result<(T, ValidatedClaims), TokenError> {
+    if token.len() > DEFAULT_MAX_TOKEN_LEN {
+        return Err(TokenError::TooLarge {
+            len: token.len(),
+            max: DEFAULT_MAX_TOKEN_LEN,
+        });
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::NotCompact);
+    };
+    let header = b64::decode(header_b64).ok_or(TokenError::BadEncoding("header"))?;
+    let header: Header =
+        serde_json::from_slice(&header).map_err(|e| TokenError::BadHeader(e.to_string()))?;
+    let alg = check_alg(&header)?;
+    if let Some((name, _)) = [
         ("jwk", &header.jwk),
         ("jku", &header.jku),
         ("x5u", &header.x5u),
-        ("x5c", &header.x5c),
-    ];
-    if let Some((name, _)) = key_members.iter().find(|(_, value)| value.is_some()) {
+    ]
+    .iter()
+    .find(|(_, value)| value.is_some())
+    {
         return Err(TokenError::ForbiddenHeader(name));
     }
-    match &header.kid {
-        Some(Value::String(kid)) if !kid.is_empty() => Ok((alg, kid)),
-        _ => Err(TokenError::MissingKid),
+    let chain = x5c_chain(header.x5c.as_ref())?;
+    let claims = b64::decode(claims_b64).ok_or(TokenError::BadEncoding("claims"))?;
+    let claims: TokenClaims =
+        serde_json::from_slice(&claims).map_err(|e| TokenError::BadClaims(e.to_string()))?;
+    let (key, trusted) = trust(&chain)?;
+    let key_type = key.key_type();
+    if !alg.fits(key_type) {
+        return Err(TokenError::AlgKeyMismatch {
+            alg: alg.to_string(),
+            key: key_type.to_string(),
+        });
     }
+    let signature = b64::decode(signature_b64).ok_or(TokenError::BadEncoding("signature"))?;
+    let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
+    key.verify_jws(alg, signing_input.as_bytes(), &signature)
+        .map_err(|_| TokenError::BadSignature)?;
+    let expires_at = check_times(&claims, max_lifetime, ctx)?;
+    let audience = check_audience(claims.aud.as_ref(), ctx)?;
+    let subject = match claims.sub {
+        None => return Err(TokenError::MissingSubject),
+        Some(sub) if sub.is_empty() => return Err(TokenError::EmptySubject),
+        Some(sub) => sub,
+    };
+    let jti = match claims.jti {
+        Some(jti) if jti.len() > MAX_JTI_LEN => return Err(TokenError::JtiTooLong),
+        Some(jti) if !jti.is_empty() => jti,
+        _ => return Err(TokenError::MissingJti),
+    };
+    let validated = ValidatedClaims {
+        issuer: claims.iss.unwrap_or_default(),
+        kid: String::new(),
+        algorithm: alg,
+        sans: vec![subject.clone()],
+        subject,
+        audience,
+        root_fingerprint: claims.sha,
+        jti,
+        not_before: claims.nbf,
+        issued_at: claims.iat,
+        expires_at,
+    };
+    Ok((trusted, validated))
+}
+
+/// The DER certificates of an `x5c` header member (RFC 7515 §4.1.6: standard base64, leaf
+/// first), at most eight.
+fn x5c_chain(x5c: Option<&Value>) -> Result<Vec<Vec<u8>>, TokenError> {
+    let bad = |why: &str| TokenError::BadHeader(format!("x5c {why}"));
+    let list = match x5c {
+        None => return Err(bad("is missing")),
+        Some(Value::Array(list)) if !list.is_empty() && list.len() <= 8 => list,
+        Some(_) => return Err(bad("is not a list of one to eight certificates")),
+    };
+    list.iter()
+        .map(|item| {
+            let text = item.as_str().ok_or_else(|| bad("holds a non-string"))?;
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| bad("holds a certificate that is not base64"))
+        })
+        .collect()
 }
 
 /// Checks `exp`, `nbf`, `iat` against the clock and the lifetime against the maximum;

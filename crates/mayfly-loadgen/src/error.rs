@@ -32,6 +32,9 @@ pub enum Error {
     /// The authority refused or failed.
     #[error(transparent)]
     Authority(#[from] mayfly_authority::AuthorityError),
+    /// An ACME exchange failed (network, TLS, or an unexpected answer).
+    #[error("ACME: {0}")]
+    Acme(String),
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] mayfly_store::StoreError),

@@ -4,8 +4,11 @@
 //!   one JSON document per line, for `scripts/bench/mayfly_sign.lua` to replay with wrk;
 //!   minting in process is what makes tens of thousands of single-use tokens affordable.
 //! - `issue N` runs the in-process issuance path N times, for the callgrind regression check.
+//! - `acme` drives complete ACME orders against a directory URL (Mayfly or Pebble) with
+//!   workers sharing one account, and prints orders/s.
 #![forbid(unsafe_code)]
 
+mod acme;
 mod error;
 mod issue;
 mod pool;
@@ -13,6 +16,7 @@ mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +61,33 @@ enum Command {
         /// How many certificates.
         count: usize,
     },
+    /// Complete ACME orders per second; prints `RESULT {json}`.
+    Acme {
+        /// Directory URL, e.g. https://127.0.0.1:9000/acme/acme/directory.
+        #[arg(long)]
+        directory: String,
+        /// PEM root(s) the server's TLS certificate chains to.
+        #[arg(long)]
+        ca_file: PathBuf,
+        /// Concurrent order loops sharing one account.
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Seconds of warm-up (not counted).
+        #[arg(long, default_value_t = 2.0)]
+        warmup: f64,
+        /// Seconds measured.
+        #[arg(long, default_value_t = 8.0)]
+        duration: f64,
+        /// Milliseconds between two polls of a pending authorization or order.
+        #[arg(long, default_value_t = 5)]
+        poll_ms: u64,
+        /// Port of the http-01 responder on 127.0.0.1 (0: none).
+        #[arg(long, default_value_t = 0)]
+        http_port: u16,
+        /// Port of the DNS responder on 127.0.0.1 (0: none).
+        #[arg(long, default_value_t = 0)]
+        dns_port: u16,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +108,25 @@ fn main() -> ExitCode {
         )
         .and_then(|minter| tokens::write_bodies(&minter, count, pool, &out)),
         Command::Issue { count } => issue::run(count),
+        Command::Acme {
+            directory,
+            ca_file,
+            workers,
+            warmup,
+            duration,
+            poll_ms,
+            http_port,
+            dns_port,
+        } => acme::run(&acme::Settings {
+            directory,
+            ca_file,
+            workers,
+            warmup: Duration::from_secs_f64(warmup),
+            duration: Duration::from_secs_f64(duration),
+            poll: Duration::from_millis(poll_ms),
+            http_port,
+            dns_port,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

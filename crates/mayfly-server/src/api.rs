@@ -131,7 +131,7 @@ impl Api {
             (_, ["ocsp", ..]) if get => (Operation::Ocsp, self.ocsp_get(&full).await),
             (Listener::Insecure, _) => (Operation::Other, Err(not_found(&full))),
             (_, ["sign"]) if post => (Operation::Sign, self.sign(request).await),
-            (_, ["renew"]) if post => (Operation::Renew, self.renew(peer).await),
+            (_, ["renew"]) if post => (Operation::Renew, self.renew(&request, peer).await),
             (_, ["rekey"]) if post => (Operation::Rekey, self.rekey(request, peer).await),
             (_, ["revoke"]) if post => (Operation::Revoke, self.revoke(request, peer).await),
             (_, ["sign" | "renew" | "rekey" | "revoke"]) => {
@@ -221,9 +221,35 @@ impl Api {
         json_reply(201, &SignResponse::new(&issued.certificate, &issued.chain)?)
     }
 
-    async fn renew(&self, peer: &Peer) -> Reply {
-        let cert = client_certificate(peer, "renew")?;
-        let issued = self.authority.renew(cert).await?;
+    /// Renews the mTLS client certificate, or the certificate of an `Authorization: Bearer`
+    /// x5c token (renewal after expiry) when the request carries one.
+    async fn renew(&self, request: &Request<Incoming>, peer: &Peer) -> Reply {
+        let bearer = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .map(|value| {
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::trim)
+                    .filter(|token| !token.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            401,
+                            "unauthorized",
+                            "the Authorization header is not \"Bearer <token>\"",
+                        )
+                    })
+            })
+            .transpose()?;
+        let issued = match bearer {
+            Some(token) => self.authority.renew_with_token(token).await?,
+            None => {
+                let cert = client_certificate(peer, "renew")?;
+                self.authority.renew(cert).await?
+            }
+        };
         json_reply(201, &SignResponse::new(&issued.certificate, &issued.chain)?)
     }
 

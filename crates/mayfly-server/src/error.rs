@@ -11,6 +11,9 @@ pub enum ServerError {
     /// `proxyProtocol` in ca.json is not usable.
     #[error("proxyProtocol: {0}")]
     ProxyProtocol(String),
+    /// `limits` in ca.json has a value the server cannot use.
+    #[error("limits: {0}")]
+    Limits(String),
     /// A listener address cannot be parsed or bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {

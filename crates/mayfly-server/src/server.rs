@@ -15,7 +15,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
 use mayfly_acme::{AcmeOptions, AcmeService};
 use mayfly_authority::Authority;
-use mayfly_authority::config::CaConfig;
+use mayfly_authority::config::{CaConfig, LimitsConfig};
 use mayfly_template::Certificate;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -59,6 +59,52 @@ impl Default for ServerOptions {
             drain_timeout: Duration::from_secs(30),
             server_cert_lifetime: crate::tls::SERVER_CERT_LIFETIME,
         }
+    }
+}
+
+impl ServerOptions {
+    /// These options with the members `limits` (ca.json's `limits`) sets; zero values are
+    /// refused, naming the member.
+    pub fn with_limits(mut self, limits: Option<&LimitsConfig>) -> Result<Self, ServerError> {
+        let Some(l) = limits else {
+            return Ok(self);
+        };
+        let positive = |name: &str, zero: bool| {
+            if zero {
+                Err(ServerError::Limits(format!(
+                    "{name} must be greater than 0"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some(n) = l.max_body_bytes {
+            positive("maxBodyBytes", n == 0)?;
+            self.body_limit = n;
+        }
+        if let Some(n) = l.max_connections {
+            positive("maxConnections", n == 0)?;
+            self.max_connections = n;
+        }
+        for (name, value, slot) in [
+            (
+                "headerTimeout",
+                l.header_timeout,
+                &mut self.header_read_timeout,
+            ),
+            (
+                "handshakeTimeout",
+                l.handshake_timeout,
+                &mut self.handshake_timeout,
+            ),
+            ("idleTimeout", l.idle_timeout, &mut self.idle_timeout),
+        ] {
+            if let Some(d) = value {
+                positive(name, d.0.is_zero())?;
+                *slot = d.0;
+            }
+        }
+        Ok(self)
     }
 }
 

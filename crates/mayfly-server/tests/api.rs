@@ -391,3 +391,173 @@ fn reload_adds_a_provisioner_and_a_broken_config_keeps_the_old_one() {
 fn normalize(pem: &str) -> String {
     pem.split_whitespace().collect()
 }
+
+/// step's renewal token: the certificate in `x5c`, signed by its key, audience `/1.0/renew`.
+fn x5c_token(cert_pem: &str, key_file: &std::path::Path, audience: &str) -> String {
+    use base64::Engine as _;
+    let (_, der) = der::pem::decode_vec(cert_pem.as_bytes()).unwrap();
+    let key = mayfly_keys::read_private_key_file(key_file, None).unwrap();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = json!({"alg": "ES256", "typ": "JWT",
+        "x5c": [base64::engine::general_purpose::STANDARD.encode(&der)]});
+    let claims = mayfly_jwt::TokenClaims::new(
+        "step-ca-client/1.0",
+        "expiring.internal",
+        audience,
+        std::time::SystemTime::now(),
+    );
+    let input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(&serde_json::to_vec(&claims).unwrap())
+    );
+    let signature = mayfly_keys::Signer::sign_jws(&key, input.as_bytes()).unwrap();
+    format!("{input}.{}", b64(&signature))
+}
+
+#[test]
+fn an_expired_certificate_renews_with_an_x5c_token_when_the_claims_allow_it() {
+    let claims = json!({"minTLSCertDuration": "1s", "allowRenewalAfterExpiry": true});
+    let pki = Pki::new(json!({"authority": {
+        "provisioners": [common::provisioner_entry("mariano")], "claims": claims}}));
+    let server = Running::start(&pki);
+    let (key, csr) = key_and_csr(pki.dir.path(), "expiring.internal");
+    let body = json!({"csr": csr, "ott": token("mariano", "expiring.internal", "sign"),
+                      "notAfter": "2s"});
+    let Some(signed) = post_json(&server.url("/1.0/sign"), &pki.root, &body, &[]) else {
+        return;
+    };
+    assert_eq!(
+        signed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&signed.body)
+    );
+    let crt = signed.json()["crt"].as_str().unwrap().to_owned();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+
+    // The expired certificate cannot renew over mTLS any more (the handshake refuses it) ...
+    let renew = server.url("/1.0/renew");
+    let audience = "https://127.0.0.1/1.0/renew";
+    let bearer = |token: &str| format!("Authorization: Bearer {token}");
+    let token = x5c_token(&crt, &key, audience);
+    let renewed = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&token)],
+    )
+    .unwrap();
+    assert_eq!(
+        renewed.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&renewed.body)
+    );
+    let new_crt = renewed.json()["crt"].as_str().unwrap().to_owned();
+    assert_ne!(normalize(&new_crt), normalize(&crt));
+
+    // ... a token renews once ...
+    let again = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&token)],
+    )
+    .unwrap();
+    assert_eq!(
+        again.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    assert!(
+        again.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("already been used")
+    );
+
+    // ... a token for another operation or signed by another key is refused ...
+    let wrong_aud = x5c_token(&crt, &key, "https://127.0.0.1/1.0/sign");
+    let refused = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&wrong_aud)],
+    )
+    .unwrap();
+    assert_eq!(refused.status, 401);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("renewal token")
+    );
+    let (other_key, _) = key_and_csr(pki.dir.path(), "other.internal");
+    let forged = x5c_token(&crt, &other_key, audience);
+    let refused = curl(
+        &renew,
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&forged)],
+    )
+    .unwrap();
+    assert_eq!(refused.status, 401);
+
+    // ... and without allowRenewalAfterExpiry the expired certificate is refused.
+    drop(server);
+    pki.write_config(
+        &[common::provisioner_entry("mariano")],
+        json!({"authority": {
+        "provisioners": [common::provisioner_entry("mariano")],
+        "claims": {"minTLSCertDuration": "1s"}}}),
+    );
+    let server = Running::start(&pki);
+    let token = x5c_token(&crt, &key, audience);
+    let refused = curl(
+        &server.url("/1.0/renew"),
+        Some(&pki.root),
+        &["-X", "POST", "-H", &bearer(&token)],
+    )
+    .unwrap();
+    assert_eq!(
+        refused.status,
+        401,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("renewal after expiry"),
+        "{}",
+        refused.json()
+    );
+}
+
+#[test]
+fn limits_from_ca_json_replace_the_defaults_and_zero_is_refused() {
+    let config = CaConfig::from_json(
+        &json!({"root": "r.crt", "crt": "i.crt", "key": "i.key", "address": "127.0.0.1:0",
+                "dnsNames": ["127.0.0.1"], "authority": {},
+                "limits": {"maxBodyBytes": 2048, "idleTimeout": "5s", "maxConnections": 7}})
+        .to_string(),
+    )
+    .unwrap();
+    let options = mayfly_server::ServerOptions::default()
+        .with_limits(config.limits.as_ref())
+        .unwrap();
+    assert_eq!(options.body_limit, 2048);
+    assert_eq!(options.max_connections, 7);
+    assert_eq!(options.idle_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(
+        options.header_read_timeout,
+        std::time::Duration::from_secs(10)
+    );
+    let zero = mayfly_authority::config::LimitsConfig {
+        max_connections: Some(0),
+        ..Default::default()
+    };
+    let refused = mayfly_server::ServerOptions::default()
+        .with_limits(Some(&zero))
+        .unwrap_err();
+    assert!(refused.to_string().contains("maxConnections"), "{refused}");
+}

@@ -50,6 +50,9 @@ pub struct CaConfig {
     /// Logging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logger: Option<LoggerConfig>,
+    /// Request and connection limits of the listeners (server defaults when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsConfig>,
     /// TLS versions and cipher suites of the API listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -106,6 +109,28 @@ pub struct LoggerConfig {
     /// `text` (default) or `json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+}
+
+/// `limits`: request and connection limits of the listeners. An absent member keeps the
+/// server's default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LimitsConfig {
+    /// Largest request body in bytes (default 1048576).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
+    /// Time allowed for a request's headers, HTTP/1 (default "10s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout: Option<GoDuration>,
+    /// Time allowed for the TLS handshake (default "10s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout: Option<GoDuration>,
+    /// A connection without traffic for this long is closed (default "90s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout: Option<GoDuration>,
+    /// Open connections across all listeners; more wait in the kernel backlog (default 4096).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<usize>,
 }
 
 /// `tls`: the API listener's protocol versions and cipher suites.
