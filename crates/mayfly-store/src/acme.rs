@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 
 use crate::certs::MAX_KEY_LEN;
 use crate::error::{StoreError, check_len};
-use crate::store::Store;
+use crate::store::{Durability, Store};
 
 /// The kinds of ACME objects, each in its own table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,17 +114,20 @@ pub trait AcmeStore {
         kind: AcmeKind,
         object: AcmeObject,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Records an issued nonce.
-    fn add_nonce(
+    /// Records the use of a replay nonce, kept until `expires_at` (then pruned): `Ok(true)`
+    /// on first use, `Ok(false)` when it was used before (refuse the request), across
+    /// instances and restarts.
+    ///
+    /// Unlike every other write this one is relaxed: it survives a process crash (SIGKILL
+    /// included) but an OS crash or power loss can drop the last uses recorded, so such a
+    /// nonce could be accepted once more before it expires. On SQLite a group commit made
+    /// only of nonce uses runs with `synchronous=NORMAL` (WAL) and the next durable commit
+    /// syncs it too; on PostgreSQL it commits with `synchronous_commit = off`; on
+    /// MySQL/MariaDB it is a plain write, as durable as the server's settings make it.
+    fn record_nonce_use(
         &self,
         nonce: String,
         expires_at: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Consumes a nonce: `Ok(true)` exactly once for a nonce issued and not expired at `now`.
-    fn consume_nonce(
-        &self,
-        nonce: String,
-        now: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Stores a new EAB key.
     fn add_eab_key(&self, key: EabKey) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -247,33 +250,17 @@ impl AcmeStore for Store {
         .await
     }
 
-    async fn add_nonce(&self, nonce: String, expires_at: i64) -> Result<(), StoreError> {
+    async fn record_nonce_use(&self, nonce: String, expires_at: i64) -> Result<bool, StoreError> {
         check_len("nonce", &nonce, MAX_KEY_LEN)?;
         let d = self.dialect();
-        self.write(move |c| {
-            let nonce = nonce.clone();
-            Box::pin(async move {
-                sqlx::query(d.sql("INSERT INTO acme_nonces (nonce, expires_at) VALUES (?, ?)"))
-                    .bind(&nonce)
-                    .bind(expires_at)
-                    .execute(c)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
-    async fn consume_nonce(&self, nonce: String, now: i64) -> Result<bool, StoreError> {
-        let d = self.dialect();
-        self.write(move |c| {
+        self.write_with(Durability::Relaxed, move |c| {
             let nonce = nonce.clone();
             Box::pin(async move {
                 let n = sqlx::query(
-                    d.sql("DELETE FROM acme_nonces WHERE nonce = ? AND expires_at >= ?"),
+                    d.sql("INSERT IGNORE INTO acme_nonces (nonce, expires_at) VALUES (?, ?)"),
                 )
                 .bind(&nonce)
-                .bind(now)
+                .bind(expires_at)
                 .execute(c)
                 .await?
                 .rows_affected();

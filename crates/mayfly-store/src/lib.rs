@@ -17,7 +17,9 @@
 //! Every write returns only once it is durable. On SQLite (WAL, `synchronous=FULL`) the
 //! writes of all tasks are group-committed by one writer task (a failed write is rolled back
 //! alone, in a savepoint); several processes may share the file. On the servers each write
-//! is its own transaction, retried when the server picks it as a deadlock victim.
+//! is its own transaction, retried when the server picks it as a deadlock victim. The one
+//! exception is [`AcmeStore::record_nonce_use`], which survives a process crash but not
+//! necessarily an OS crash or power loss (see its documentation).
 //!
 //! ```
 //! use mayfly_store::{DbConfig, Store, TokenReplay};

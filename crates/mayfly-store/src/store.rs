@@ -12,6 +12,19 @@ use crate::config::DbConfig;
 use crate::dialect::{Dialect, SCHEMA_VERSION};
 use crate::error::StoreError;
 
+/// How durable a write must be when it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On disk: survives a power loss (SQLite `synchronous=FULL`, server commit flushed).
+    Full,
+    /// Survives a process crash (SIGKILL included) but possibly not an OS crash or power
+    /// loss, which can drop the last such writes. SQLite commits a batch made only of
+    /// relaxed writes with `synchronous=NORMAL` (in WAL mode the frames are in the OS page
+    /// cache; the next full commit syncs them too); PostgreSQL commits with
+    /// `synchronous_commit = off`; MySQL/MariaDB writes as usual.
+    Relaxed,
+}
+
 /// A boxed, sendable future borrowing for `'a`.
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -27,6 +40,9 @@ const BUSY_TIMEOUT_MS: u32 = 10_000;
 /// transaction (WAL, `synchronous=FULL`; each write in its own savepoint), so a write is
 /// acknowledged only once it is on disk. On MySQL/MariaDB and PostgreSQL each write is its
 /// own transaction on a pooled connection.
+///
+/// ACME nonce uses ([`crate::AcmeStore::record_nonce_use`]) are the one exception: they are
+/// written with [`Durability::Relaxed`], which survives a process crash but not an OS crash.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -170,11 +186,27 @@ impl Store {
             + Send
             + 'static,
     {
+        self.write_with(Durability::Full, op).await
+    }
+
+    /// [`Store::write`] acknowledged at the given durability.
+    pub(crate) async fn write_with<R, F>(
+        &self,
+        durability: Durability,
+        op: F,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>
+            + Send
+            + 'static,
+    {
         match &self.inner.writer {
             Some(writer) => {
                 let (done, result) = oneshot::channel();
                 let job: Box<dyn Job> = Box::new(WriteJob {
                     op,
+                    durability,
                     result: None,
                     done,
                 });
@@ -187,7 +219,7 @@ impl Store {
             None => {
                 let mut attempt = 0u32;
                 loop {
-                    match self.transaction(&op).await {
+                    match self.transaction(durability, &op).await {
                         Err(e) if is_retryable(&e) && attempt < MAX_RETRIES => {
                             attempt += 1;
                             tracing::debug!(attempt, error = %e, "store: retrying write");
@@ -201,11 +233,15 @@ impl Store {
     }
 
     /// One attempt of a server write: begin, run, commit (or roll back).
-    async fn transaction<R, F>(&self, op: &F) -> Result<R, StoreError>
+    async fn transaction<R, F>(&self, durability: Durability, op: &F) -> Result<R, StoreError>
     where
         F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>,
     {
         let mut tx = self.inner.pool.begin().await?;
+        if durability == Durability::Relaxed && self.dialect() == Dialect::Postgres {
+            // Only this transaction: the commit returns before its WAL record is flushed.
+            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        }
         match op(&mut tx).await {
             Ok(value) => {
                 tx.commit().await?;
@@ -243,12 +279,15 @@ trait Job: Send {
     /// Runs the write in the open transaction, keeping its result; returns whether it
     /// succeeded. May run again (after a rollback) before [`Job::finish`].
     fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+    /// The durability its caller asked for.
+    fn durability(&self) -> Durability;
     /// Delivers the kept result once `commit` is known, or the commit's failure.
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
 }
 
 struct WriteJob<F, R> {
     op: F,
+    durability: Durability,
     result: Option<Result<R, StoreError>>,
     done: oneshot::Sender<Result<R, StoreError>>,
 }
@@ -267,6 +306,10 @@ where
         })
     }
 
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
         let Self { result, done, .. } = *self;
         let result = commit.and_then(|()| {
@@ -278,9 +321,15 @@ where
 }
 
 /// The SQLite writer: takes every write waiting, commits them in one transaction.
+///
+/// A batch made only of [`Durability::Relaxed`] writes commits with `synchronous=NORMAL`;
+/// the connection is set back to `FULL` before the next batch holding a durable write (and
+/// that batch fails if it cannot be), so no durable write ever commits at NORMAL.
 async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_len = 1;
+    // Whether the connection is at `synchronous=NORMAL` (the pool connected it at FULL).
+    let mut relaxed = false;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // The writers the last commit woke are about to send their next write: let them
         // join this batch rather than wait a whole fsync for the next one.
@@ -297,7 +346,14 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>
             }
         }
         last_len = batch.len();
-        let commit = commit_batch(&mut conn, &mut batch).await;
+        let want_relaxed = batch
+            .iter()
+            .all(|job| job.durability() == Durability::Relaxed);
+        // `synchronous` cannot change inside a transaction: set it before BEGIN.
+        let commit = match set_synchronous(&mut conn, &mut relaxed, want_relaxed).await {
+            Ok(()) => commit_batch(&mut conn, &mut batch).await,
+            Err(e) => Err(e),
+        };
         for job in batch.drain(..) {
             job.finish(
                 commit
@@ -305,6 +361,33 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>
                     .map(|_| ())
                     .map_err(|m| StoreError::Commit(m.clone())),
             );
+        }
+    }
+}
+
+/// Sets the writer connection's `synchronous` to NORMAL (`want_relaxed`) or FULL, unless
+/// `relaxed` says it already is; `relaxed` tracks what the connection has.
+async fn set_synchronous(
+    conn: &mut AnyConnection,
+    relaxed: &mut bool,
+    want_relaxed: bool,
+) -> Result<(), String> {
+    if *relaxed == want_relaxed {
+        return Ok(());
+    }
+    let pragma = if want_relaxed {
+        "PRAGMA synchronous=NORMAL"
+    } else {
+        "PRAGMA synchronous=FULL"
+    };
+    match conn.execute(pragma).await {
+        Ok(_) => {
+            *relaxed = want_relaxed;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, pragma, "store: setting the writer's durability failed");
+            Err(e.to_string())
         }
     }
 }
@@ -480,5 +563,32 @@ mod tests {
             (journal.as_str(), sync, busy),
             ("wal", 2, i64::from(BUSY_TIMEOUT_MS))
         );
+
+        // A batch of relaxed writes only commits at NORMAL (1); the next durable write is at
+        // FULL (2) again, and a relaxed write sharing a batch with a durable one stays FULL.
+        assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
+        assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
+        assert_eq!(synchronous(&store, Durability::Full).await, 2);
+        let (relaxed, full) = tokio::join!(
+            synchronous(&store, Durability::Relaxed),
+            synchronous(&store, Durability::Full)
+        );
+        assert_eq!((relaxed, full), (2, 2));
+        assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
+    }
+
+    /// `PRAGMA synchronous` as seen by a write at `durability`.
+    async fn synchronous(store: &Store, durability: Durability) -> i64 {
+        store
+            .write_with(durability, |c| {
+                Box::pin(async move {
+                    Ok(sqlx::query("PRAGMA synchronous")
+                        .fetch_one(&mut *c)
+                        .await?
+                        .try_get::<i64, _>(0)?)
+                })
+            })
+            .await
+            .unwrap()
     }
 }

@@ -426,14 +426,23 @@ async fn acme(db: &TestDb) {
         None
     );
 
-    // Nonces: consumed exactly once, even by racing requests; expired ones refused.
-    store.add_nonce("n1".into(), FAR).await.unwrap();
-    store.add_nonce("old".into(), 10).await.unwrap();
+    // Nonce uses (relaxed writes): each nonce wins exactly once, even when racing requests
+    // (16 uses of one nonce, alongside durable writes and uses of other nonces) and when a
+    // second instance sees it; an overlong nonce is refused by name.
     let mut handles = Vec::new();
-    for _ in 0..16 {
+    for i in 0..16 {
         let store = store.clone();
         handles.push(tokio::spawn(async move {
-            store.consume_nonce("n1".into(), 100).await
+            let other = store
+                .record_nonce_use(format!("n1-{i}"), FAR)
+                .await
+                .unwrap();
+            let token = store
+                .record_token(format!("nonce-race-{i}"), FAR)
+                .await
+                .unwrap();
+            assert!(other && token);
+            store.record_nonce_use("n1".into(), FAR).await
         }));
     }
     let mut wins = 0;
@@ -441,7 +450,18 @@ async fn acme(db: &TestDb) {
         wins += usize::from(h.await.unwrap().unwrap());
     }
     assert_eq!(wins, 1);
-    assert!(!store.consume_nonce("old".into(), 100).await.unwrap());
+    assert!(!store.record_nonce_use("n1".into(), FAR).await.unwrap());
+    assert!(
+        !db.open()
+            .await
+            .record_nonce_use("n1-3".into(), FAR)
+            .await
+            .unwrap()
+    );
+    assert!(store.record_nonce_use("n2".into(), FAR).await.unwrap());
+    let long = "n".repeat(mayfly_store::MAX_KEY_LEN + 1);
+    let err = store.record_nonce_use(long, FAR).await.unwrap_err();
+    assert!(err.to_string().contains("nonce"), "{err}");
 
     let key = EabKey {
         key_id: "kid1".into(),
@@ -499,7 +519,8 @@ async fn pruning(db: &TestDb) {
     let store = db.open().await;
     store.record_token("old".into(), 1_000).await.unwrap();
     store.record_token("new".into(), FAR).await.unwrap();
-    store.add_nonce("n-old".into(), 1_000).await.unwrap();
+    assert!(store.record_nonce_use("n-old".into(), 1_000).await.unwrap());
+    assert!(store.record_nonce_use("n-new".into(), FAR).await.unwrap());
     store.insert_certificate(cert("01", 1_000)).await.unwrap();
     store.insert_certificate(cert("02", FAR)).await.unwrap();
     store
@@ -526,6 +547,7 @@ async fn pruning(db: &TestDb) {
         "revocations are kept"
     );
     assert!(!store.record_token("new".into(), FAR).await.unwrap());
+    assert!(!store.record_nonce_use("n-new".into(), FAR).await.unwrap());
     let again = store.prune(2_000, Duration::from_secs(500)).await.unwrap();
     assert_eq!(again, mayfly_store::PruneReport::default());
 

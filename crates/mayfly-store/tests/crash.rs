@@ -1,7 +1,8 @@
 //! Crash safety: child processes doing acknowledged writes are SIGKILLed at random moments,
 //! over and over; after each kill every acknowledged write must be in the reopened database,
-//! which must pass its integrity check. Two children write at once, so on SQLite this also
-//! exercises several processes sharing one file.
+//! which must pass its integrity check, and every nonce use acknowledged must still be
+//! refused (nonce uses are relaxed writes: they must survive a process crash). Two children
+//! write at once, so on SQLite this also exercises several processes sharing one file.
 #![allow(
     clippy::unwrap_used,
     reason = "test and bench code: a failed step must panic"
@@ -16,12 +17,15 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{Backend, TestDb};
-use mayfly_store::{CertificateRecord, CertificateStore, DbConfig, Store, TokenReplay};
+use mayfly_store::{AcmeStore, CertificateRecord, CertificateStore, DbConfig, Store, TokenReplay};
 
 /// Kill/reopen rounds per backend.
 const ROUNDS: usize = 20;
 /// Concurrent writers in each child.
 const WRITERS: usize = 8;
+/// Concurrent nonce users in each child (their own tasks, so some SQLite batches hold only
+/// relaxed writes).
+const NONCE_USERS: usize = 4;
 /// Set (to a JSON `db` block) in the children this suite starts.
 const CHILD_ENV: &str = "MAYFLY_STORE_CRASH_CHILD";
 /// The serial prefix of a child's writes (hex, distinct per child).
@@ -51,7 +55,8 @@ fn record(serial: &str) -> CertificateRecord {
 }
 
 /// The child side: writes issuance records (token + certificate in one transaction) from
-/// several tasks until killed, printing `ACK <serial>` once each write is acknowledged.
+/// several tasks until killed, printing `ACK <serial>` once each write is acknowledged, and
+/// records nonce uses from others, printing `NONCE <nonce>` once each is acknowledged.
 /// When not started as a child by this suite, it returns at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_process_entry() {
@@ -76,9 +81,35 @@ async fn child_process_entry() {
             }
         }));
     }
+    for w in 0..NONCE_USERS {
+        let store = store.clone();
+        let prefix = prefix.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0u64.. {
+                let nonce = format!("nonce-{prefix}{w:02x}{n:08x}");
+                assert!(
+                    store
+                        .record_nonce_use(nonce.clone(), 4_000_000_000)
+                        .await
+                        .unwrap()
+                );
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "NONCE {nonce}").unwrap();
+                out.flush().unwrap();
+            }
+        }));
+    }
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// An acknowledgement from a child.
+enum Ack {
+    /// An issuance record, by serial.
+    Issued(String),
+    /// A nonce use.
+    Nonce(String),
 }
 
 fn random_u64() -> u64 {
@@ -87,8 +118,9 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Starts one child writing with serial prefix `prefix`; its ACK lines arrive on `acks`.
-fn spawn_child(config: &DbConfig, prefix: &str, acks: mpsc::Sender<String>) -> Child {
+/// Starts one child writing with serial prefix `prefix`; its acknowledgements arrive on
+/// `acks`.
+fn spawn_child(config: &DbConfig, prefix: &str, acks: mpsc::Sender<Ack>) -> Child {
     let json = serde_json::to_string(config).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -109,8 +141,11 @@ fn spawn_child(config: &DbConfig, prefix: &str, acks: mpsc::Sender<String>) -> C
         let mut line = String::new();
         // Only whole lines count: a line cut by the kill was never acknowledged.
         while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if let Some(serial) = line.strip_suffix('\n').and_then(|l| l.strip_prefix("ACK ")) {
-                let _ = acks.send(serial.to_owned());
+            let whole = line.strip_suffix('\n');
+            if let Some(serial) = whole.and_then(|l| l.strip_prefix("ACK ")) {
+                let _ = acks.send(Ack::Issued(serial.to_owned()));
+            } else if let Some(nonce) = whole.and_then(|l| l.strip_prefix("NONCE ")) {
+                let _ = acks.send(Ack::Nonce(nonce.to_owned()));
             }
             line.clear();
         }
@@ -136,6 +171,7 @@ async fn all_serials(store: &Store) -> HashSet<String> {
 
 async fn kill_and_reopen(db: &TestDb) {
     let mut acked: HashSet<String> = HashSet::new();
+    let mut nonces = 0usize;
     for round in 0..ROUNDS {
         let (tx, rx) = mpsc::channel();
         let mut children: Vec<Child> = (0..2)
@@ -143,17 +179,22 @@ async fn kill_and_reopen(db: &TestDb) {
             .collect();
         drop(tx);
         // Let the children get going, then kill both at a random moment.
-        let mut seen = Vec::new();
         let first = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("a child acknowledged no write");
-        seen.push(first);
         tokio::time::sleep(Duration::from_millis(50 + random_u64() % 400)).await;
         for child in &mut children {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
         }
-        seen.extend(rx.iter());
+        let mut seen = Vec::new();
+        let mut used = Vec::new();
+        for ack in std::iter::once(first).chain(rx.iter()) {
+            match ack {
+                Ack::Issued(serial) => seen.push(serial),
+                Ack::Nonce(nonce) => used.push(nonce),
+            }
+        }
         let seen_this_round = seen.clone();
         acked.extend(seen);
 
@@ -169,6 +210,18 @@ async fn kill_and_reopen(db: &TestDb) {
             lost.is_empty(),
             "round {round}: acknowledged writes lost: {lost:?}"
         );
+        // The nonces used last before the kill are the likeliest to be lost.
+        assert!(!used.is_empty(), "round {round}: no nonce use acknowledged");
+        for nonce in used.iter().rev().take(100) {
+            assert!(
+                !store
+                    .record_nonce_use(nonce.clone(), 4_000_000_000)
+                    .await
+                    .unwrap(),
+                "round {round}: acknowledged nonce use {nonce} lost"
+            );
+        }
+        nonces += used.len();
         for serial in seen_this_round.iter().take(50) {
             let cert = store.certificate(serial).await.unwrap();
             assert_eq!(
@@ -190,7 +243,8 @@ async fn kill_and_reopen(db: &TestDb) {
         );
     }
     eprintln!(
-        "{ROUNDS} kill/reopen rounds, {} acknowledged writes, none lost",
+        "{ROUNDS} kill/reopen rounds, {} acknowledged writes and {nonces} nonce uses, \
+         none lost",
         acked.len()
     );
 }
