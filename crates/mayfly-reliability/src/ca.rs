@@ -347,3 +347,38 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+impl Ca {
+    /// A second instance of this (initialised) CA in `dir`: the same keys, configuration and
+    /// database, its own port, log and password file; not started. For sharing a database,
+    /// set ca.json's `db` (with [`Ca::edit_config`]) before calling this.
+    pub fn second_instance(&self, dir: &Path) -> Self {
+        let port = free_port();
+        for sub in ["ca/config", "ca/certs"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("create the instance folders");
+        }
+        for file in ["pw", "ca/certs/root_ca.crt", "ca/config/defaults.json"] {
+            std::fs::copy(self.dir.join(file), dir.join(file))
+                .unwrap_or_else(|e| panic!("copying {file}: {e}"));
+        }
+        let text = std::fs::read_to_string(self.config_path()).expect("ca.json");
+        let mut json: serde_json::Value = serde_json::from_str(&text).expect("ca.json is JSON");
+        json["address"] = format!("127.0.0.1:{port}").into();
+        std::fs::write(dir.join("ca/config/ca.json"), json.to_string()).expect("write ca.json");
+        Self {
+            dir: dir.to_path_buf(),
+            port,
+            bin: self.bin.clone(),
+            child: None,
+            env: self.env.clone(),
+        }
+    }
+
+    /// A one-time admin token of provisioner `ops` for admin `subject` (audience
+    /// `https://127.0.0.1:PORT/admin`).
+    pub fn admin_token(&self, key: &(PrivateKey, String), subject: &str) -> String {
+        let mut claims = self.claims(Operation::Admin, subject, SystemTime::now());
+        claims.sans = None;
+        mint_token(&key.0, &key.1, &claims).expect("mint")
+    }
+}

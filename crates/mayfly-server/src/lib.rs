@@ -40,6 +40,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod api;
 mod error;
 mod metrics;
