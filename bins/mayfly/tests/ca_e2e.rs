@@ -766,7 +766,7 @@ fn an_eab_key_from_the_cli_lets_lego_register_on_a_require_eab_provisioner() {
             .args(eab)
             .args([
                 "--domains",
-                "127.0.0.1",
+                "localhost",
                 "--http",
                 "--http.port",
                 &format!("127.0.0.1:{http_port}"),
@@ -788,7 +788,7 @@ fn an_eab_key_from_the_cli_lets_lego_register_on_a_require_eab_provisioner() {
     let (issued, out) = lego_run("lego", &["--eab", "--kid", kid, "--hmac", hmac]);
     assert!(issued, "{out}");
     assert!(
-        dir.join("lego/certificates/127.0.0.1.crt").exists(),
+        dir.join("lego/certificates/localhost.crt").exists(),
         "{out}"
     );
     let listed = json(&admin_ok(&["ca", "acme", "eab", "list", "acme"], dir));
