@@ -64,6 +64,7 @@ impl Drop for SharedDb {
 
 /// Instances A and B of one CA on `db` with remote management, polling every second.
 fn two_instances(dir: &Path, db: &SharedDb) -> (Ca, Ca) {
+    std::fs::create_dir_all(dir.join("a")).unwrap();
     let mut a = Ca::init_stopped(&dir.join("a"));
     a.edit_config(|json| {
         json["db"] = db.block.clone();
