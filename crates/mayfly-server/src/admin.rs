@@ -39,13 +39,6 @@ impl Api {
         route: &[&str],
     ) -> Reply {
         let a = &self.authority;
-        if !a.admin_enabled() {
-            return Err(ApiError::new(
-                404,
-                "not_found",
-                "remote management is disabled (authority.enableAdmin)",
-            ));
-        }
         let bearer = request
             .headers()
             .get(AUTHORIZATION)
@@ -63,8 +56,19 @@ impl Api {
                         )
                     })
             })
-            .transpose()?;
-        let admin = match (bearer, &peer.certificate) {
+            .transpose();
+        // The body is read (up to the limit) before any refusal, so a refused client that is
+        // still sending gets the answer rather than a reset stream.
+        let method = request.method().clone();
+        let body = self.body(request).await?;
+        if !a.admin_enabled() {
+            return Err(ApiError::new(
+                404,
+                "not_found",
+                "remote management is disabled (authority.enableAdmin)",
+            ));
+        }
+        let admin = match (bearer?, &peer.certificate) {
             (Some(token), _) => a.authenticate_admin_token(&token).await?,
             (None, Some(cert)) => a.authenticate_admin_certificate(cert).await?,
             (None, None) => {
@@ -75,8 +79,6 @@ impl Api {
                 ));
             }
         };
-        let method = request.method().clone();
-        let body = self.body(request).await?;
         let reply = self.admin_route(&admin, &method, route, &body).await;
         let outcome = match &reply {
             Ok(r) => r.status().as_u16().to_string(),
