@@ -597,7 +597,7 @@ fn check_one_audience(aud: &str, ctx: &ValidationContext) -> Result<(), TokenErr
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let host = host_of(authority).ok_or_else(bad)?;
     let expected = ctx.operation.path();
-    if path != expected {
+    if !ctx.operation.accepts_path(path) {
         return Err(TokenError::WrongOperation {
             aud: aud.to_owned(),
             expected,

@@ -366,9 +366,17 @@ impl Ca {
             port,
             bin: self.bin.clone(),
             child: None,
-            env: Vec::new(),
+            env: self.env.clone(),
         };
         ca.edit_config(|json| json["address"] = format!("127.0.0.1:{port}").into());
         ca
+    }
+
+    /// A one-time admin token of provisioner `ops` for admin `subject` (audience
+    /// `https://127.0.0.1:PORT/admin`).
+    pub fn admin_token(&self, key: &(PrivateKey, String), subject: &str) -> String {
+        let mut claims = self.claims(Operation::Admin, subject, SystemTime::now());
+        claims.sans = None;
+        mint_token(&key.0, &key.1, &claims).expect("mint")
     }
 }
