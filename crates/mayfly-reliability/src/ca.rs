@@ -41,7 +41,7 @@ fn mayfly_ca() -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
