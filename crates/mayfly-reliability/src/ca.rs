@@ -127,7 +127,7 @@ impl Ca {
     /// Starts `mayfly-ca serve` and waits until the port accepts connections.
     pub fn start(&mut self) {
         let mut child = self.spawn();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("mayfly-ca serve exited with {status}:\n{}", self.log());
