@@ -27,6 +27,6 @@ pub use acme::{JWS_KINDS, hostile_jws};
 pub use ca::{CA_PASSWORD, Ca, Issued, PROVISIONER_PASSWORD, csr_pem, decimal, rss_kib};
 pub use corpus::{Corpus, CorpusEntry};
 pub use https::{Https, Reply, parse_reply};
-pub use load::{Acked, sign_load, store_serial};
+pub use load::{Acked, StopOnDrop, sign_load, store_serial};
 pub use pg::Postgres;
 pub use tokens::{TOKEN_KINDS, hostile_token};

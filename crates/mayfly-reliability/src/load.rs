@@ -100,3 +100,14 @@ pub fn sign_load(
         std::thread::sleep(pace);
     }
 }
+
+/// Sets its flag when dropped, so a test's load threads stop even when an assertion fails
+/// before the test stops them (a scoped thread that never stops would hang the test).
+#[derive(Debug)]
+pub struct StopOnDrop<'a>(pub &'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}

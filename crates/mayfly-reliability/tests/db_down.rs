@@ -4,12 +4,12 @@
 //! message naming the storage (after the store's 5 s wait for a connection); afterwards the same `mayfly-ca` process signs again by
 //! itself, and everything a client saw acknowledged is in the database.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mayfly_reliability::{Acked, Ca, Postgres, sign_load};
+use mayfly_reliability::{Acked, Ca, Postgres, StopOnDrop, sign_load};
 use mayfly_testkit::temp_dir;
 
 /// How long PostgreSQL stays down: over twice the store's 5 s connection acquire timeout.
@@ -44,29 +44,26 @@ fn postgresql_down_gives_503s_and_the_ca_recovers_without_restart() {
             let (ca, key, acked, stop) = (&ca, &key, &acked, &stop);
             s.spawn(move || sign_load(ca, key, acked, stop, Duration::from_millis(10), true));
         }
-        let result = (|| {
-            thread::sleep(Duration::from_secs(1));
-            let healthy = take(&acked);
-            pg.stop();
-            thread::sleep(OUTAGE);
-            let down = take(&acked);
-            pg.start();
-            let started = Instant::now();
-            let deadline = started + Duration::from_secs(30);
-            while ok_count(&acked) == 0 {
-                assert!(
-                    Instant::now() < deadline,
-                    "no sign succeeded within 30 s of PostgreSQL starting again"
-                );
-                thread::sleep(Duration::from_millis(20));
-            }
-            let recovery = started.elapsed();
-            let _ = take(&acked);
-            thread::sleep(Duration::from_secs(1));
-            (healthy, down, take(&acked), recovery)
-        })();
-        stop.store(true, Ordering::Relaxed);
-        result
+        let _stop = StopOnDrop(&stop);
+        thread::sleep(Duration::from_secs(1));
+        let healthy = take(&acked);
+        pg.stop();
+        thread::sleep(OUTAGE);
+        let down = take(&acked);
+        pg.start();
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(30);
+        while ok_count(&acked) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no sign succeeded within 30 s of PostgreSQL starting again"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        let recovery = started.elapsed();
+        let _ = take(&acked);
+        thread::sleep(Duration::from_secs(1));
+        (healthy, down, take(&acked), recovery)
     });
     println!("db down: healthy {:?}", healthy.0);
     println!(

@@ -6,12 +6,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mayfly_reliability::{Acked, Ca, sign_load};
+use mayfly_reliability::{Acked, Ca, StopOnDrop, sign_load};
 use mayfly_testkit::{missing, run, run_ok, temp_dir, tool};
 
 /// A small filesystem mounted on `dir` (unmounted on drop).
@@ -126,27 +126,24 @@ fn a_full_disk_gives_503s_loses_nothing_and_recovers_by_itself() {
             let (ca, key, acked, stop) = (&ca, &key, &acked, &stop);
             s.spawn(move || sign_load(ca, key, acked, stop, Duration::from_millis(10), true));
         }
-        let result = (|| {
-            thread::sleep(Duration::from_secs(1));
-            let healthy = statuses(&acked);
-            let filled = fill(&filler);
-            // Pages free inside the database and WAL files absorb a few writes first.
-            let refused = wait_for(Duration::from_secs(60), || count(&acked, 503) >= 10);
-            thread::sleep(Duration::from_millis(500));
-            let full = statuses(&acked);
-            assert!(
-                refused,
-                "no 503 within 60 s of the disk filling up: {full:?}"
-            );
-            std::fs::remove_file(&filler).expect("delete the filler");
-            let back = wait_for(Duration::from_secs(30), || count(&acked, 201) >= 1);
-            let _ = statuses(&acked);
-            assert!(back, "no sign succeeded within 30 s of space returning");
-            thread::sleep(Duration::from_secs(1));
-            (healthy, full, statuses(&acked), filled)
-        })();
-        stop.store(true, Ordering::Relaxed);
-        result
+        let _stop = StopOnDrop(&stop);
+        thread::sleep(Duration::from_secs(1));
+        let healthy = statuses(&acked);
+        let filled = fill(&filler);
+        // Pages free inside the database and WAL files absorb a few writes first.
+        let refused = wait_for(Duration::from_secs(60), || count(&acked, 503) >= 10);
+        thread::sleep(Duration::from_millis(500));
+        let full = statuses(&acked);
+        assert!(
+            refused,
+            "no 503 within 60 s of the disk filling up: {full:?}"
+        );
+        std::fs::remove_file(&filler).expect("delete the filler");
+        let back = wait_for(Duration::from_secs(30), || count(&acked, 201) >= 1);
+        let _ = statuses(&acked);
+        assert!(back, "no sign succeeded within 30 s of space returning");
+        thread::sleep(Duration::from_secs(1));
+        (healthy, full, statuses(&acked), filled)
     });
     println!("disk full ({}): filler {filled} bytes", fs.kind);
     println!("disk full: healthy {:?}", healthy.0);
