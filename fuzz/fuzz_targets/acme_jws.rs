@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use mayfly_jwt::{AcmeJws, AcmeKey};
-use mayfly_keys::{KeyType, PrivateKey};
+use mayfly_keys::{KeyType, PrivateKey, Signer as _};
 
 static KEY: LazyLock<PrivateKey> =
     LazyLock::new(|| PrivateKey::generate(KeyType::EcP256).expect("key"));
