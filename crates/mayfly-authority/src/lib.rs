@@ -18,6 +18,7 @@ pub mod config;
 mod error;
 pub mod policy;
 mod provisioner;
+mod punycode;
 mod registry;
 mod renew;
 mod revoke;

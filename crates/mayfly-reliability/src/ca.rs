@@ -41,7 +41,7 @@ fn mayfly_ca() -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -127,7 +127,7 @@ impl Ca {
     /// Starts `mayfly-ca serve` and waits until the port accepts connections.
     pub fn start(&mut self) {
         let mut child = self.spawn();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("mayfly-ca serve exited with {status}:\n{}", self.log());
