@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
 
 use mayfly_keys::Password;
-use mayfly_store::{AuditEvent, AuditLog, DbConfig, Store};
+use mayfly_store::{AuditEvent, AuditLog, CertificateRecord, CertificateStore, DbConfig, Store};
 use mayfly_template::Certificate;
 use serde_json::Value;
 
@@ -243,12 +243,28 @@ impl Authority {
         detail: String,
     ) {
         let entry = self.audit_event(event, provisioner, serial, subject, detail);
+        log_audit(&entry);
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!("audit log write failed: {e}");
         }
     }
 
-    /// An audit event, also written to the log (tracing) at once.
+    /// Records an issued certificate, the token that bought it and its audit event in one
+    /// durable transaction; the audit line reaches the log only once that has committed, so
+    /// the log never shows an issuance the store does not hold.
+    pub(crate) async fn store_issued(
+        &self,
+        token: Option<(String, i64)>,
+        record: CertificateRecord,
+        audit: AuditEvent,
+    ) -> Result<(), AuthorityError> {
+        let line = audit.clone();
+        self.store.record_issued(token, record, audit).await?;
+        log_audit(&line);
+        Ok(())
+    }
+
+    /// An audit event for the store (and the log, once it is recorded).
     pub(crate) fn audit_event(
         &self,
         event: &str,
@@ -262,15 +278,18 @@ impl Authority {
             Ok(addr) => format!("{detail} client={addr}"),
             Err(_) => detail,
         };
-        let entry = AuditEvent {
+        AuditEvent {
             at: crate::now_unix(),
             event: event.to_owned(),
             serial: serial.map(str::to_owned),
             subject: subject.map(str::to_owned),
             provisioner: provisioner.map(|p| p.name.clone()),
             detail,
-        };
-        tracing::info!(event, provisioner = ?entry.provisioner, serial = ?entry.serial, subject = ?entry.subject, detail = %entry.detail, "audit");
-        entry
+        }
     }
+}
+
+/// Writes an audit event to the log (tracing).
+fn log_audit(entry: &AuditEvent) {
+    tracing::info!(event = %entry.event, provisioner = ?entry.provisioner, serial = ?entry.serial, subject = ?entry.subject, detail = %entry.detail, "audit");
 }

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use mayfly_jwt::{Operation, TokenValidator, ValidatedClaims, ValidationContext};
-use mayfly_store::{CertificateRecord, CertificateStore};
+use mayfly_store::CertificateRecord;
 use mayfly_template::{
     CertificateProfile, CertificateRequest, DEFAULT_LEAF_TEMPLATE, Issuer, RawExtension, San,
     Template, TemplateData, ValidityPeriod, build_certificate,
@@ -121,7 +121,7 @@ impl Authority {
             detail,
         );
         let token = token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
-        self.store.record_issued(token, record, audit).await?;
+        self.store_issued(token, record, audit).await?;
         Ok(IssuedCertificate {
             certificate,
             chain: vec![self.ca.intermediate.clone()],

@@ -202,4 +202,19 @@ fn a_full_disk_gives_503s_loses_nothing_and_recovers_by_itself() {
     );
     let log = ca.log();
     assert!(!log.contains("panicked"), "mayfly-ca panicked:\n{log}");
+    // The log's audit lines name only issuances the store holds (none for a refused write).
+    let logged: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("event=issue"))
+        .filter_map(|l| l.split("serial=Some(\"").nth(1)?.split('"').next())
+        .collect();
+    assert!(
+        !logged.is_empty(),
+        "no issue audit lines in the log:\n{log}"
+    );
+    let phantom: Vec<_> = logged.iter().filter(|s| !certs.contains(**s)).collect();
+    assert!(
+        phantom.is_empty(),
+        "issuances logged but not stored: {phantom:?}"
+    );
 }
