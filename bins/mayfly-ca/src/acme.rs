@@ -97,18 +97,7 @@ pub fn run(command: AcmeCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&key)?);
             }
             EabCommand::List(_) => {
-                let keys: Vec<_> = store
-                    .eab_keys(provisioner)
-                    .await?
-                    .iter()
-                    .map(|k| {
-                        json!({
-                            "id": k.key_id,
-                            "provisioner": k.provisioner,
-                            "account": k.bound_account.clone().unwrap_or_default(),
-                        })
-                    })
-                    .collect();
+                let keys = mayfly_acme::eab_keys_json(&store, provisioner).await?;
                 println!("{}", serde_json::to_string_pretty(&json!({"eaks": keys}))?);
             }
             EabCommand::Remove(args) => {

@@ -461,13 +461,15 @@ fn renew_daemon_survives_a_ca_restart() {
     let dir = dir.path();
     let mut ca = Ca::init(dir);
     bootstrap(&ca, dir);
-    // 30 s certificates (backdated 1 min): the loaded one is due at once, then every ~20 s.
-    let first = certificate(dir, "svc", "30s").serial_decimal();
+    // 90 s certificates (backdated 1 min): the loaded one is due at once, then every ~60 s,
+    // which leaves the last ~30 s of a certificate's life for the restarted CA to come back
+    // (a loaded machine can take 10 s and more to start a debug build).
+    let first = certificate(dir, "svc", "90s").serial_decimal();
     let mut child = daemon(dir, "svc", &["--exec", "echo renewed >> hook.log"]);
     let second = wait_for_new_serial(dir, "svc", &first, Duration::from_secs(20));
 
     ca.stop();
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(80);
     let log = dir.join("svc.log");
     while !std::fs::read_to_string(&log).unwrap().contains("retrying") {
         assert!(Instant::now() < deadline, "the daemon never retried");
@@ -475,7 +477,7 @@ fn renew_daemon_survives_a_ca_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     ca.start();
-    let third = wait_for_new_serial(dir, "svc", &second, Duration::from_secs(15));
+    let third = wait_for_new_serial(dir, "svc", &second, Duration::from_secs(30));
     assert_ne!(third, first);
     assert!(
         child.try_wait().unwrap().is_none(),

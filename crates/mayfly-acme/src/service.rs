@@ -57,6 +57,23 @@ pub async fn add_eab_key(store: &Store, provisioner: &str) -> Result<(String, St
     Ok((key_id, crate::b64(&*hmac)))
 }
 
+/// The EAB keys of `provisioner` as the admin API and CLI list them (step-ca's shape; the
+/// HMAC key is never shown again): `[{"id", "provisioner", "account"}]`.
+pub async fn eab_keys_json(store: &Store, provisioner: &str) -> Result<Vec<Value>, AcmeError> {
+    Ok(store
+        .eab_keys(provisioner)
+        .await?
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.key_id,
+                "provisioner": k.provisioner,
+                "account": k.bound_account.clone().unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
 /// The EAB key id under which the shared nonce secret is kept, already bound and owned by
 /// no provisioner (ACME provisioner names cannot contain `:`), so it never binds an account.
 const NONCE_SECRET_KEY_ID: &str = "mayfly:acme-nonce-secret";

@@ -132,7 +132,12 @@ impl Ca {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("mayfly-ca serve exited with {status}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "mayfly-ca serve did not start");
+            if Instant::now() > deadline {
+                // Not left running behind the failed test.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("mayfly-ca serve did not start in 120 s:\n{}", self.log());
+            }
             std::thread::sleep(Duration::from_millis(25));
         }
         self.child = Some(child);

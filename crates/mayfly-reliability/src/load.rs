@@ -2,7 +2,7 @@
 //! and how everything else was answered, for the fault suites (crash, disk full, database
 //! down) to check the store against.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -39,6 +39,23 @@ impl Acked {
             std::mem::take(&mut self.statuses),
             std::mem::take(&mut self.first_reply),
         )
+    }
+
+    /// Panics unless every acknowledged certificate is among `certificates` and every
+    /// acknowledged revocation among `revocations` (serials as the store spells them).
+    pub fn assert_stored(&self, certificates: &BTreeSet<String>, revocations: &BTreeSet<String>) {
+        let lost: Vec<_> = self
+            .certificates
+            .iter()
+            .filter(|s| !certificates.contains(*s))
+            .collect();
+        assert!(lost.is_empty(), "acknowledged certificates lost: {lost:?}");
+        let lost: Vec<_> = self
+            .revocations
+            .iter()
+            .filter(|s| !revocations.contains(*s))
+            .collect();
+        assert!(lost.is_empty(), "acknowledged revocations lost: {lost:?}");
     }
 }
 

@@ -103,18 +103,7 @@ fn postgresql_down_gives_503s_and_the_ca_recovers_without_restart() {
     let a = acked.lock().expect("lock");
     let certs = pg.rows("mayfly", "SELECT serial FROM certificates");
     let revoked = pg.rows("mayfly", "SELECT serial FROM revocations");
-    let lost: Vec<_> = a
-        .certificates
-        .iter()
-        .filter(|s| !certs.contains(*s))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged certificates lost: {lost:?}");
-    let lost: Vec<_> = a
-        .revocations
-        .iter()
-        .filter(|s| !revoked.contains(*s))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged revocations lost: {lost:?}");
+    a.assert_stored(&certs, &revoked);
     println!(
         "db down: {} certificates and {} revocations acknowledged, none lost; same process throughout",
         a.certificates.len(),

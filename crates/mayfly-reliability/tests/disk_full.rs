@@ -183,18 +183,7 @@ fn a_full_disk_gives_503s_loses_nothing_and_recovers_by_itself() {
     };
     let certs = rows("SELECT serial FROM certificates");
     let revoked = rows("SELECT serial FROM revocations");
-    let lost: Vec<_> = a
-        .certificates
-        .iter()
-        .filter(|s| !certs.contains(*s))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged certificates lost: {lost:?}");
-    let lost: Vec<_> = a
-        .revocations
-        .iter()
-        .filter(|s| !revoked.contains(*s))
-        .collect();
-    assert!(lost.is_empty(), "acknowledged revocations lost: {lost:?}");
+    a.assert_stored(&certs, &revoked);
     println!(
         "disk full: {} certificates and {} revocations acknowledged, none lost; same process throughout",
         a.certificates.len(),

@@ -153,24 +153,16 @@ impl Api {
             }
             ["acme", "eab", provisioner] if get => {
                 self.acme_provisioner(provisioner)?;
-                let keys = a.store().eab_keys(provisioner).await.map_err(store_error)?;
-                let keys: Vec<Value> = keys
-                    .iter()
-                    .map(|k| {
-                        json!({
-                            "id": k.key_id,
-                            "provisioner": k.provisioner,
-                            "account": k.bound_account.clone().unwrap_or_default(),
-                        })
-                    })
-                    .collect();
+                let keys = mayfly_acme::eab_keys_json(a.store(), provisioner)
+                    .await
+                    .map_err(acme_error)?;
                 json_reply(200, &json!({"eaks": keys, "nextCursor": ""}))
             }
             ["acme", "eab", provisioner] if *method == Method::POST => {
                 self.acme_provisioner(provisioner)?;
                 let (id, hmac) = mayfly_acme::add_eab_key(a.store(), provisioner)
                     .await
-                    .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
+                    .map_err(acme_error)?;
                 json_reply(
                     201,
                     &json!({"id": id, "provisioner": provisioner, "hmacKey": hmac}),
@@ -225,6 +217,13 @@ impl Api {
                 )
             })
     }
+}
+
+/// The store failures of the EAB helpers (their only errors) as API errors.
+fn acme_error(e: mayfly_acme::AcmeError) -> ApiError {
+    let (_, status, detail) = e.problem();
+    let kind = if status == 503 { "unavailable" } else { "internal" };
+    ApiError::new(status, kind, detail)
 }
 
 fn store_error(e: mayfly_store::StoreError) -> ApiError {
