@@ -3,7 +3,8 @@
 # servers, then runs formatting, clippy and every test in the workspace (interop included).
 #
 #   scripts/test.sh           the whole suite
-#   scripts/test.sh --long    also the long variants (soak, fuzz smoke runs)
+#   scripts/test.sh --long    also the long variants: 20 crash rounds per backend, the
+#                             10-minute soak, a 30 s run of every fuzz target
 #
 # Exits non-zero on any failure. CI runs exactly this (see .ci/run).
 set -euo pipefail
@@ -97,6 +98,18 @@ if command -v cargo-nextest >/dev/null 2>&1; then
     cargo test --workspace --locked --doc
 else
     cargo test --workspace --locked --no-fail-fast
+fi
+
+if [ "$LONG" = 1 ]; then
+    # Not part of the run above (`test = false`): 10 minutes at 80 % of the measured rate.
+    log "soak (about 11 minutes)"
+    if command -v cargo-nextest >/dev/null 2>&1; then
+        cargo nextest run --locked -p mayfly-reliability --test soak --no-capture
+    else
+        cargo test --locked -p mayfly-reliability --test soak -- --nocapture
+    fi
+    log "fuzz smoke runs (30 s per target)"
+    bash scripts/fuzz.sh 30
 fi
 
 log "examples"

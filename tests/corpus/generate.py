@@ -11,6 +11,7 @@ line; the body, sent as is after placeholder substitution:
   @@OTT@@               a fresh valid sign token (sans from @sans, default corpus.example)
   @@TOKEN:kind@@        a hostile token built at replay time (see tokens.rs)
   @@REVOKE_OTT:serial@@ a fresh valid revoke token for `serial`
+  @@JWS:kind@@          an ACME JWS for this request's URL, broken as `kind` says (acme.rs)
   @@PAD:n@@             n bytes of `A` (keeps oversized requests out of the repository)
 Every request must be refused with a 4xx and a JSON {status, message} body.
 """
@@ -297,4 +298,28 @@ write("headers", "huge_header", "GET", "/1.0/roots", "", ["X-Pad: @@PAD:1048576@
 write("headers", "many_headers", "GET", "/1.0/nothing", "", [f"X-H{i}: v" for i in range(200)])
 write("headers", "expect_continue_bad", "POST", "/1.0/sign", "{}", ["Expect: 100-banana"])
 write("headers", "transfer_gzip", "POST", "/1.0/sign", "{}", ["Content-Encoding: gzip"])
+# --- ACME JWS (RFC 8555 6.2): each body is built against the live CA at replay time by
+# hostile_jws (crates/mayfly-reliability/src/acme.rs), with a fresh nonce unless the kind
+# breaks it. The replay driver adds an ACME provisioner named `acme`.
+ACME = "/acme/acme"
+JOSE = ["Content-Type: application/jose+json"]
+for kind in ["wrong_url", "wrong_url_host", "url_missing", "nonce_garbage", "nonce_forged",
+             "nonce_missing", "nonce_replayed", "alg_none", "alg_hs256", "alg_rs256_on_ec",
+             "jwk_and_kid", "neither_jwk_nor_kid", "kid_unknown_account", "kid_not_a_url",
+             "jwk_private", "jwk_garbage", "other_key", "signature_stripped",
+             "protected_bad_base64", "payload_bad_base64", "signature_bad_base64",
+             "protected_not_json", "unprotected_header", "compact_serialization", "payload_huge"]:
+    write("acme", kind, "POST", f"{ACME}/new-account", f"@@JWS:{kind}@@", JOSE)
+write("acme", "content_type_json", "POST", f"{ACME}/new-account", "@@JWS:valid@@",
+      ["Content-Type: application/json"])
+write("acme", "no_content_type", "POST", f"{ACME}/new-account", "@@JWS:valid@@")
+write("acme", "oversized_body_2mb", "POST", f"{ACME}/new-account", "@@PAD:2097152@@", JOSE)
+write("acme", "empty_body", "POST", f"{ACME}/new-account", "", JOSE)
+write("acme", "not_json", "POST", f"{ACME}/new-account", "hello", JOSE)
+write("acme", "new_order_kid_unknown", "POST", f"{ACME}/new-order", "@@JWS:kid_unknown_account@@", JOSE)
+write("acme", "unknown_resource", "POST", f"{ACME}/no-such-thing", "@@JWS:valid@@", JOSE)
+write("acme", "unknown_provisioner", "POST", "/acme/nobody/new-account", "@@JWS:valid@@", JOSE)
+write("acme", "get_new_account", "GET", f"{ACME}/new-account")
+write("acme", "get_order_post_as_get_needed", "GET", f"{ACME}/order/1")
+write("acme", "directory_post", "POST", f"{ACME}/directory", "{}", JOSE)
 print(count)

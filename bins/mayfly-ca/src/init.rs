@@ -56,6 +56,9 @@ pub struct InitOptions {
     pub intermediate: Option<PathBuf>,
     /// Replace an existing PKI in `path`.
     pub force: bool,
+    /// Remote management: set `authority.enableAdmin` and make this subject the first
+    /// SUPER_ADMIN, authenticated through the first provisioner.
+    pub admin_subject: Option<String>,
 }
 
 /// An existing root certificate, with its key unless the root is offline.
@@ -248,7 +251,7 @@ pub fn init(options: &InitOptions) -> anyhow::Result<InitOutcome> {
         (serde_json::to_string_pretty(&defaults)? + "\n").as_bytes(),
         overwrite,
     )?;
-    create_database(&layout)?;
+    create_database(&layout, options)?;
     Ok(InitOutcome {
         layout,
         root_fingerprint: Some(fingerprint),
@@ -544,7 +547,14 @@ fn ca_config_value(
         ("db", database_block(layout)?),
         (
             "authority",
-            Json::object([("provisioners", Json::Array(vec![provisioner]))]),
+            if options.admin_subject.is_some() {
+                Json::object([
+                    ("provisioners", Json::Array(vec![provisioner])),
+                    ("enableAdmin", true.into()),
+                ])
+            } else {
+                Json::object([("provisioners", Json::Array(vec![provisioner]))])
+            },
         ),
         (
             "tls",
@@ -575,15 +585,23 @@ fn database_block(layout: &Layout) -> anyhow::Result<Json> {
 }
 
 /// Creates the SQLite database and its schema now, so a bad folder fails at init, not serve.
-fn create_database(layout: &Layout) -> anyhow::Result<()> {
+/// With remote management, also seeds its registry with the provisioner and the first super
+/// admin.
+fn create_database(layout: &Layout, options: &InitOptions) -> anyhow::Result<()> {
     let config: mayfly_store::DbConfig =
         serde_json::from_str(&serde_json::to_string(&database_block(layout)?)?)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime
-        .block_on(mayfly_store::Store::open(&config))
-        .map(drop)
-        .context("creating the database")
+    runtime.block_on(async {
+        let store = mayfly_store::Store::open(&config)
+            .await
+            .context("creating the database")?;
+        if let Some(subject) = &options.admin_subject {
+            let ca = mayfly_authority::config::CaConfig::load(&layout.ca_config)?;
+            mayfly_authority::seed_registry(&store, &ca, subject).await?;
+        }
+        anyhow::Ok(())
+    })
 }

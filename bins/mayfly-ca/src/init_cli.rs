@@ -71,6 +71,13 @@ pub struct InitArgs {
     /// Replace a PKI that already exists in the folder.
     #[arg(long)]
     pub force: bool,
+    /// Keep provisioners and admins in the database (`authority.enableAdmin`) and create
+    /// the first super admin, managed with `mayfly ca provisioner|admin|acme eab`.
+    #[arg(long, conflicts_with = "csr")]
+    pub remote_management: bool,
+    /// The first super admin's subject (with --remote-management).
+    #[arg(long, value_name = "SUBJECT", default_value = mayfly_authority::DEFAULT_ADMIN_SUBJECT, requires = "remote_management")]
+    pub admin_subject: String,
 }
 
 /// Runs `mayfly-ca init`: prompts for missing answers on a terminal, then prints what it did.
@@ -149,6 +156,7 @@ fn options(args: InitArgs, interactive: bool) -> anyhow::Result<InitOptions> {
         csr_only: args.csr,
         intermediate: args.intermediate,
         force: args.force,
+        admin_subject: args.remote_management.then_some(args.admin_subject),
     })
 }
 
@@ -263,8 +271,30 @@ fn print_outcome(options: &InitOptions, outcome: &InitOutcome) {
             outcome.ca_url
         );
     }
-    println!(
-        "  mayfly-ca provisioner list --ca-config {}",
-        l.ca_config.display()
-    );
+    match &options.admin_subject {
+        None => println!(
+            "  mayfly-ca provisioner list --ca-config {}",
+            l.ca_config.display()
+        ),
+        Some(subject) => {
+            let provisioner_password = options
+                .provisioner_password_file
+                .as_ref()
+                .or(outcome.generated_provisioner_password.as_ref())
+                .map_or_else(|| "FILE".to_owned(), |p| p.display().to_string());
+            println!(
+                "\nRemote management is on: provisioners and admins live in the database.\n\
+                 Super admin: {subject:?} (provisioner {:?}). Manage the CA with, for example:",
+                options.provisioner
+            );
+            println!(
+                "  mayfly ca provisioner add acme --type ACME --admin-provisioner {:?} --admin-subject {subject:?} --password-file {provisioner_password}",
+                options.provisioner
+            );
+            println!(
+                "  mayfly ca admin list --admin-provisioner {:?} --admin-subject {subject:?} --password-file {provisioner_password}",
+                options.provisioner
+            );
+        }
+    }
 }

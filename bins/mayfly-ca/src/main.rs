@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod acme;
 mod files;
 mod init;
 mod init_cli;
@@ -31,6 +32,9 @@ enum Command {
     /// List, add, update or remove provisioners in ca.json (a CA without enableAdmin).
     #[command(subcommand)]
     Provisioner(provisioner::ProvisionerCommand),
+    /// ACME EAB keys, written to the database (a CA without enableAdmin).
+    #[command(subcommand)]
+    Acme(acme::AcmeCommand),
     /// Serve the CA's TLS API (ca.json, --password-file); SIGHUP reloads, SIGTERM drains.
     Serve(serve::ServeArgs),
     /// Create a throwaway PKI in ./mayfly-demo (once) and serve it on 127.0.0.1:9000.
@@ -42,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init(args) => init_cli::run(args),
         Command::Provisioner(command) => provisioner::run(command),
+        Command::Acme(command) => acme::run(command),
         Command::Serve(args) => serve::run(args),
         Command::Quickstart(args) => serve::quickstart(args),
         // (more dispatch arms are added here)

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indexmap::IndexMap;
 use mayfly_authority::config::CaConfig;
 use mayfly_jwt::Jwk;
-use mayfly_keys::{KeyType, Password, PrivateKey};
+use mayfly_keys::Password;
 
 use crate::files::{absolute, default_mayfly_path, generate_password_file, read_password};
 use crate::json::Json;
@@ -243,13 +243,11 @@ fn add(args: AddArgs) -> anyhow::Result<()> {
 /// A JWK provisioner with a fresh P-256 key, the private half encrypted with `password`
 /// (compact JWE, as step stores `encryptedKey`); `key.kid` is the RFC 7638 thumbprint.
 pub fn new_jwk_provisioner(name: &str, password: &Password) -> anyhow::Result<Json> {
-    let key = PrivateKey::generate(KeyType::EcP256)?;
-    let jwk = Jwk::from_private_key(&key)?;
-    let encrypted = mayfly_jwt::encrypt_jwk(&jwk, password)?;
+    let (public, encrypted) = mayfly_jwt::new_provisioner_key(password)?;
     Ok(Json::object([
         ("type", "JWK".into()),
         ("name", name.into()),
-        ("key", Json::from_serialize(&jwk.to_public())?),
+        ("key", Json::from_serialize(&public)?),
         ("encryptedKey", encrypted.into()),
     ]))
 }

@@ -109,6 +109,7 @@ pub fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
             csr_only: false,
             intermediate: None,
             force: false,
+            admin_subject: None,
         };
         crate::init::init(&options).context("creating the demo PKI")?;
         println!("Created a throwaway PKI in {}", layout.base.display());

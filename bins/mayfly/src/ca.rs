@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use mayfly_client::{CaUrl, Client, Defaults, mayfly_path};
 use mayfly_keys::Password;
 
+mod admin;
 mod info;
 mod issue;
 mod renew;
@@ -34,6 +35,12 @@ pub enum CaCommand {
     /// The CA's provisioners.
     #[command(subcommand)]
     Provisioner(ProvisionerCommand),
+    /// The CA's admins (remote management).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// ACME settings (remote management).
+    #[command(subcommand)]
+    Acme(AcmeCommand),
     /// Check that the CA is up and trusted.
     Health(ConnArgs),
 }
@@ -43,6 +50,20 @@ pub enum CaCommand {
 pub enum ProvisionerCommand {
     /// List the provisioners (JSON).
     List(ConnArgs),
+    /// Add a provisioner (remote management).
+    Add(admin::ProvisionerAddArgs),
+    /// Change a provisioner's claims or requireEAB (remote management).
+    Update(admin::ProvisionerUpdateArgs),
+    /// Remove a provisioner (remote management).
+    Remove(admin::ProvisionerRemoveArgs),
+}
+
+/// `mayfly ca acme ...` subcommands.
+#[derive(Subcommand)]
+pub enum AcmeCommand {
+    /// External account binding keys of ACME provisioners.
+    #[command(subcommand)]
+    Eab(admin::EabCommand),
 }
 
 /// Where the CA is and which root to trust.
@@ -116,6 +137,17 @@ pub fn run(command: CaCommand) -> anyhow::Result<()> {
             CaCommand::Provisioner(ProvisionerCommand::List(conn)) => {
                 info::provisioners(conn).await
             }
+            CaCommand::Provisioner(ProvisionerCommand::Add(args)) => {
+                admin::provisioner_add(args).await
+            }
+            CaCommand::Provisioner(ProvisionerCommand::Update(args)) => {
+                admin::provisioner_update(args).await
+            }
+            CaCommand::Provisioner(ProvisionerCommand::Remove(args)) => {
+                admin::provisioner_remove(args).await
+            }
+            CaCommand::Admin(command) => admin::admin(command).await,
+            CaCommand::Acme(AcmeCommand::Eab(command)) => admin::eab(command).await,
             CaCommand::Health(conn) => info::health(conn).await,
         }
     })

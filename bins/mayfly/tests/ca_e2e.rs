@@ -50,6 +50,11 @@ struct Ca {
 
 impl Ca {
     fn init(dir: &Path) -> Self {
+        Self::init_with(dir, &[])
+    }
+
+    /// [`Ca::init`] with more `mayfly-ca init` flags.
+    fn init_with(dir: &Path, extra: &[&str]) -> Self {
         let bin = mayfly_ca();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -81,6 +86,7 @@ impl Ca {
                 .arg(dir.join("pw"))
                 .arg("--provisioner-password-file")
                 .arg(dir.join("ppw"))
+                .args(extra)
                 .stdin(Stdio::null()),
         );
         let config = dir.join("ca/config/ca.json");
@@ -455,13 +461,15 @@ fn renew_daemon_survives_a_ca_restart() {
     let dir = dir.path();
     let mut ca = Ca::init(dir);
     bootstrap(&ca, dir);
-    // 30 s certificates (backdated 1 min): the loaded one is due at once, then every ~20 s.
-    let first = certificate(dir, "svc", "30s").serial_decimal();
+    // 90 s certificates (backdated 1 min): the loaded one is due at once, then every ~60 s,
+    // which leaves the last ~30 s of a certificate's life for the restarted CA to come back
+    // (a loaded machine can take 10 s and more to start a debug build).
+    let first = certificate(dir, "svc", "90s").serial_decimal();
     let mut child = daemon(dir, "svc", &["--exec", "echo renewed >> hook.log"]);
     let second = wait_for_new_serial(dir, "svc", &first, Duration::from_secs(20));
 
     ca.stop();
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(80);
     let log = dir.join("svc.log");
     while !std::fs::read_to_string(&log).unwrap().contains("retrying") {
         assert!(Instant::now() < deadline, "the daemon never retried");
@@ -469,7 +477,7 @@ fn renew_daemon_survives_a_ca_restart() {
         std::thread::sleep(Duration::from_millis(200));
     }
     ca.start();
-    let third = wait_for_new_serial(dir, "svc", &second, Duration::from_secs(15));
+    let third = wait_for_new_serial(dir, "svc", &second, Duration::from_secs(30));
     assert_ne!(third, first);
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -556,5 +564,284 @@ async fn library_rekey_gives_a_certificate_for_the_new_key() {
         mayfly_template::certificate_public_key(&renewed.certificate).unwrap(),
         *mayfly_keys::Signer::public_key(identity.key())
     );
+    drop(ca);
+}
+
+/// The admin flags of the super admin `init --remote-management --admin-subject ops-admin`
+/// created: tokens of provisioner `ops`.
+const AS_SUPER_ADMIN: [&str; 6] = [
+    "--admin-provisioner",
+    "ops",
+    "--admin-subject",
+    "ops-admin",
+    "--password-file",
+    "ppw",
+];
+
+fn admin_ok(args: &[&str], dir: &Path) -> String {
+    ok(&[args, &AS_SUPER_ADMIN[..]].concat(), dir)
+}
+
+fn admin_fails(args: &[&str], dir: &Path) -> String {
+    fails(&[args, &AS_SUPER_ADMIN[..]].concat(), dir)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn remote_management_provisioners_and_admins_through_the_cli() {
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init_with(
+        dir,
+        &["--remote-management", "--admin-subject", "ops-admin"],
+    );
+    bootstrap(&ca, dir);
+
+    // A JWK provisioner added remotely signs at once; its claims update; removal stops it.
+    write_file(dir, "dpw", "deploy password\n");
+    let added = json(&admin_ok(
+        &[
+            "ca",
+            "provisioner",
+            "add",
+            "deploy",
+            "--provisioner-password-file",
+            "dpw",
+            "--x509-max-dur",
+            "2h",
+            "--x509-default-dur",
+            "1h",
+        ],
+        dir,
+    ));
+    assert_eq!(added["type"], "JWK");
+    assert_eq!(added["claims"]["maxTLSCertDuration"], "2h");
+    let deploy = |name: &str, not_after: &str| {
+        mayfly(
+            &[
+                "ca",
+                "certificate",
+                name,
+                &format!("{name}.crt"),
+                &format!("{name}.key"),
+                "--provisioner",
+                "deploy",
+                "--password-file",
+                "dpw",
+                "--not-after",
+                not_after,
+            ],
+            dir,
+        )
+    };
+    assert!(deploy("d1", "90m").status.success());
+    let updated = json(&admin_ok(
+        &[
+            "ca",
+            "provisioner",
+            "update",
+            "deploy",
+            "--x509-max-dur",
+            "1h",
+            "--x509-default-dur",
+            "30m",
+        ],
+        dir,
+    ));
+    assert_eq!(updated["claims"]["maxTLSCertDuration"], "1h");
+    let refused = deploy("d2", "90m");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("longer than the provisioner's maximum"),
+        "{err}"
+    );
+    // Bad input is refused by the CA with the field named.
+    write_file(
+        dir,
+        "bad.json",
+        r#"{"type": "JWK", "key": {"kty": "EC"}, "claimz": {}}"#,
+    );
+    let err = admin_fails(
+        &["ca", "provisioner", "add", "bad", "--from", "bad.json"],
+        dir,
+    );
+    assert!(err.contains("(400)") && err.contains("claimz"), "{err}");
+    admin_ok(&["ca", "provisioner", "remove", "deploy"], dir);
+    let err = String::from_utf8_lossy(&deploy("d3", "10m").stderr).into_owned();
+    assert!(err.contains("deploy"), "{err}");
+
+    // Admins: an admin certificate works like the token; an ADMIN cannot add admins.
+    certificate(dir, "ops-admin", "1h");
+    let admins = json(&ok(
+        &[
+            "ca",
+            "admin",
+            "list",
+            "--admin-cert",
+            "ops-admin.crt",
+            "--admin-key",
+            "ops-admin.key",
+        ],
+        dir,
+    ));
+    assert_eq!(admins["admins"][0]["subject"], "ops-admin");
+    assert_eq!(admins["admins"][0]["type"], "SUPER_ADMIN");
+    let alice = json(&admin_ok(&["ca", "admin", "add", "alice", "ops"], dir));
+    assert_eq!(alice["type"], "ADMIN");
+    certificate(dir, "alice", "1h");
+    let as_alice = ["--admin-cert", "alice.crt", "--admin-key", "alice.key"];
+    let err = fails(
+        &[&["ca", "admin", "add", "bob", "ops"][..], &as_alice].concat(),
+        dir,
+    );
+    assert!(
+        err.contains("(403)") && err.contains("SUPER_ADMIN"),
+        "{err}"
+    );
+    // Not an admin at all.
+    certificate(dir, "mallory", "1h");
+    let err = fails(
+        &[
+            "ca",
+            "provisioner",
+            "remove",
+            "ops",
+            "--admin-cert",
+            "mallory.crt",
+            "--admin-key",
+            "mallory.key",
+        ],
+        dir,
+    );
+    assert!(err.contains("(403)"), "{err}");
+    let err = admin_fails(&["ca", "admin", "remove", "ops-admin"], dir);
+    assert!(err.contains("last super admin"), "{err}");
+    admin_ok(&["ca", "admin", "remove", "alice"], dir);
+    let err = fails(&[&["ca", "admin", "list"][..], &as_alice].concat(), dir);
+    assert!(err.contains("(403)"), "{err}");
+    // Without credentials the CLI says how to authenticate.
+    let err = fails(&["ca", "admin", "list"], dir);
+    assert!(err.contains("--admin-cert"), "{err}");
+    drop(ca);
+}
+
+#[test]
+fn an_eab_key_from_the_cli_lets_lego_register_on_a_require_eab_provisioner() {
+    let Some(lego) = tool("lego") else {
+        return;
+    };
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init_with(
+        dir,
+        &["--remote-management", "--admin-subject", "ops-admin"],
+    );
+    bootstrap(&ca, dir);
+    let http_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write_file(
+        dir,
+        "acme.json",
+        format!(
+            r#"{{"type": "ACME", "requireEAB": true, "validation": {{"httpPort": {http_port}}}}}"#
+        ),
+    );
+    let added = json(&admin_ok(
+        &["ca", "provisioner", "add", "acme", "--from", "acme.json"],
+        dir,
+    ));
+    assert_eq!(added["requireEAB"], true);
+
+    let lego_run = |path: &str, eab: &[&str]| {
+        let mut command = Command::new(&lego);
+        command
+            .env("LEGO_CA_CERTIFICATES", dir.join("ca/certs/root_ca.crt"))
+            .args(["--server", &format!("{}/acme/acme/directory", ca.url())])
+            .args(["--accept-tos", "--email", "eab@example.test", "--path"])
+            .arg(dir.join(path))
+            .args(eab)
+            .args([
+                "--domains",
+                "localhost",
+                "--http",
+                "--http.port",
+                &format!("127.0.0.1:{http_port}"),
+                "run",
+            ]);
+        mayfly_testkit::run(&mut command)
+    };
+    let (registered, out) = lego_run("lego-no-eab", &[]);
+    assert!(
+        !registered && out.contains("External Account Binding"),
+        "{out}"
+    );
+
+    let key = json(&admin_ok(&["ca", "acme", "eab", "add", "acme"], dir));
+    let (kid, hmac) = (
+        key["id"].as_str().unwrap(),
+        key["hmacKey"].as_str().unwrap(),
+    );
+    let (issued, out) = lego_run("lego", &["--eab", "--kid", kid, "--hmac", hmac]);
+    assert!(issued, "{out}");
+    assert!(
+        dir.join("lego/certificates/localhost.crt").exists(),
+        "{out}"
+    );
+    let listed = json(&admin_ok(&["ca", "acme", "eab", "list", "acme"], dir));
+    assert_eq!(listed["eaks"][0]["id"], kid);
+    assert_ne!(
+        listed["eaks"][0]["account"], "",
+        "the key is bound to lego's account"
+    );
+    admin_ok(&["ca", "acme", "eab", "remove", "acme", kid], dir);
+    let listed = json(&admin_ok(&["ca", "acme", "eab", "list", "acme"], dir));
+    assert_eq!(listed["eaks"], serde_json::json!([]));
+    drop(ca);
+}
+
+#[test]
+fn local_eab_keys_for_a_ca_without_remote_management() {
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init(dir);
+    let bin = ca.bin.clone();
+    let config = dir.join("ca/config/ca.json");
+    let mayfly_ca = |args: &[&str]| {
+        let out = Command::new(&bin)
+            .args(args)
+            .arg("--ca-config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (done, _, err) = mayfly_ca(&["acme", "eab", "add", "acme"]);
+    assert!(
+        !done && err.contains("no ACME provisioner named \"acme\""),
+        "{err}"
+    );
+    let (done, _, err) = mayfly_ca(&["provisioner", "add", "acme", "--type", "acme"]);
+    assert!(done, "{err}");
+    let (done, out, err) = mayfly_ca(&["acme", "eab", "add", "acme"]);
+    assert!(done, "{err}");
+    let key = json(&out);
+    let kid = key["id"].as_str().unwrap().to_owned();
+    assert!(key["hmacKey"].as_str().unwrap().len() >= 43);
+    let (_, out, _) = mayfly_ca(&["acme", "eab", "list", "acme"]);
+    assert_eq!(json(&out)["eaks"][0]["id"], kid.as_str());
+    let (done, _, err) = mayfly_ca(&["acme", "eab", "remove", "acme", &kid]);
+    assert!(done, "{err}");
+    let (done, _, err) = mayfly_ca(&["acme", "eab", "remove", "acme", &kid]);
+    assert!(!done && err.contains("no EAB key"), "{err}");
     drop(ca);
 }

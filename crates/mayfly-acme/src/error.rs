@@ -167,6 +167,11 @@ impl AcmeError {
                 };
                 (kind, status, e.to_string())
             }
+            Self::Store(e) if e.is_unavailable() => (
+                ProblemKind::ServerInternal,
+                503,
+                "the CA's storage is unavailable; retry later".into(),
+            ),
             Self::Store(_) => (ProblemKind::ServerInternal, 500, "storage failure".into()),
         }
     }

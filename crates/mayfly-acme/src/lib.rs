@@ -39,7 +39,9 @@ pub use error::{AcmeError, ProblemKind};
 pub use model::Identifier;
 pub use nonce::NONCE_LIFETIME;
 pub use order::{CHALLENGE_TYPES, MAX_IDENTIFIERS};
-pub use service::{AcmeHttpRequest, AcmeHttpResponse, AcmeOptions, AcmeService};
+pub use service::{
+    AcmeHttpRequest, AcmeHttpResponse, AcmeOptions, AcmeService, add_eab_key, eab_keys_json,
+};
 
 /// base64url without padding.
 pub(crate) fn b64(bytes: &[u8]) -> String {

@@ -41,6 +41,39 @@ impl std::fmt::Debug for AcmeOptions {
     }
 }
 
+/// Stores a new external account binding key for `provisioner` (not checked: the caller
+/// knows it is an ACME provisioner) and returns its key id and base64url HMAC key.
+pub async fn add_eab_key(store: &Store, provisioner: &str) -> Result<(String, String), AcmeError> {
+    let key_id = crate::b64(&mayfly_keys::random_bytes::<12>());
+    let hmac = Zeroizing::new(mayfly_keys::random_bytes::<32>());
+    store
+        .add_eab_key(EabKey {
+            key_id: key_id.clone(),
+            provisioner: provisioner.into(),
+            hmac_key: hmac.to_vec(),
+            bound_account: None,
+        })
+        .await?;
+    Ok((key_id, crate::b64(&*hmac)))
+}
+
+/// The EAB keys of `provisioner` as the admin API and CLI list them (step-ca's shape; the
+/// HMAC key is never shown again): `[{"id", "provisioner", "account"}]`.
+pub async fn eab_keys_json(store: &Store, provisioner: &str) -> Result<Vec<Value>, AcmeError> {
+    Ok(store
+        .eab_keys(provisioner)
+        .await?
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.key_id,
+                "provisioner": k.provisioner,
+                "account": k.bound_account.clone().unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
 /// The EAB key id under which the shared nonce secret is kept, already bound and owned by
 /// no provisioner (ACME provisioner names cannot contain `:`), so it never binds an account.
 const NONCE_SECRET_KEY_ID: &str = "mayfly:acme-nonce-secret";
@@ -218,17 +251,7 @@ impl AcmeService {
                 "no ACME provisioner {provisioner:?}"
             )));
         }
-        let key_id = crate::b64(&mayfly_keys::random_bytes::<12>());
-        let hmac = mayfly_keys::random_bytes::<32>();
-        self.store()
-            .add_eab_key(EabKey {
-                key_id: key_id.clone(),
-                provisioner: provisioner.into(),
-                hmac_key: hmac.to_vec(),
-                bound_account: None,
-            })
-            .await?;
-        Ok((key_id, crate::b64(&hmac)))
+        add_eab_key(self.store(), provisioner).await
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -1,10 +1,11 @@
 //! The [`Authority`]: CA material + reloadable state + the store.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
 
 use mayfly_keys::Password;
-use mayfly_store::{AuditEvent, AuditLog, DbConfig, Store};
+use mayfly_store::{AuditEvent, AuditLog, CertificateRecord, CertificateStore, DbConfig, Store};
 use mayfly_template::Certificate;
 use serde_json::Value;
 
@@ -24,6 +25,12 @@ pub struct Authority {
     pub(crate) store: Store,
     /// Identifies this process to the other instances sharing the database (CRL lock owner).
     pub(crate) instance_id: String,
+    /// Whether provisioners and admins live in the database (`authority.enableAdmin`).
+    pub(crate) admin: bool,
+    /// The last ca.json applied (the registry's provisioners replace its own).
+    pub(crate) config: RwLock<Arc<CaConfig>>,
+    /// The registry revision the state reflects (-1 before the first sync).
+    pub(crate) registry_revision: AtomicI64,
 }
 
 tokio::task_local! {
@@ -56,6 +63,16 @@ impl std::fmt::Debug for Authority {
     }
 }
 
+/// The store ca.json's `db` block names (SQLite at `db/mayfly.db` beside the configuration
+/// when there is none).
+pub fn db_config(config: &CaConfig) -> Result<DbConfig, AuthorityError> {
+    match &config.db {
+        Some(db) => serde_json::from_value::<DbConfig>(db.clone())
+            .map_err(|e| AuthorityError::Config(format!("db: {e}"))),
+        None => Ok(DbConfig::sqlite(&config.default_db_path())),
+    }
+}
+
 impl Authority {
     /// Opens the CA a ca.json describes: loads its keys (the intermediate key decrypted with
     /// `password`), opens and migrates the store (SQLite at `db/mayfly.db` beside the
@@ -65,16 +82,16 @@ impl Authority {
         password: Option<&Password>,
     ) -> Result<Self, AuthorityError> {
         let ca = CaMaterial::load(config, password)?;
-        let db = match &config.db {
-            Some(db) => serde_json::from_value::<DbConfig>(db.clone())
-                .map_err(|e| AuthorityError::Config(format!("db: {e}")))?,
-            None => DbConfig::sqlite(&config.default_db_path()),
-        };
-        let store = Store::open(&db).await?;
-        Self::from_parts(config, ca, store)
+        let store = Store::open(&db_config(config)?).await?;
+        let authority = Self::from_parts(config, ca, store)?;
+        if authority.admin {
+            authority.sync_registry().await?;
+        }
+        Ok(authority)
     }
 
-    /// Assembles an authority from parts already opened (embedding, tests).
+    /// Assembles an authority from parts already opened (embedding, tests). With
+    /// `enableAdmin`, call [`Authority::sync_registry`] before serving.
     pub fn from_parts(
         config: &CaConfig,
         ca: CaMaterial,
@@ -86,19 +103,37 @@ impl Authority {
             state: RwLock::new(Arc::new(state)),
             store,
             instance_id: hex::encode(mayfly_keys::random_bytes::<8>()),
+            admin: config.authority.enable_admin,
+            config: RwLock::new(Arc::new(config.clone())),
+            registry_revision: AtomicI64::new(-1),
         })
     }
 
     /// Applies a new configuration's provisioners, claims, policy and templates. On error
     /// the old state keeps serving. (Keys and certificates are not reloaded.)
+    ///
+    /// With remote management on, the provisioners stay those of the database.
     pub fn reload(&self, config: &CaConfig) -> Result<(), AuthorityError> {
-        let state = Arc::new(AuthorityState::from_config(config)?);
+        let provisioners = if self.admin {
+            self.provisioner_configs()?
+        } else {
+            config.authority.provisioners.clone()
+        };
+        self.apply(config, provisioners)?;
         let mut guard = self
-            .state
+            .config
             .write()
-            .map_err(|_| AuthorityError::Internal("state lock poisoned".into()))?;
-        *guard = state;
+            .map_err(|_| AuthorityError::Internal("config lock poisoned".into()))?;
+        *guard = Arc::new(config.clone());
         Ok(())
+    }
+
+    /// The last ca.json applied.
+    pub(crate) fn config(&self) -> Result<Arc<CaConfig>, AuthorityError> {
+        self.config
+            .read()
+            .map(|c| Arc::clone(&c))
+            .map_err(|_| AuthorityError::Internal("config lock poisoned".into()))
     }
 
     /// The current state (a cheap `Arc` clone; requests keep the state they started with).
@@ -208,12 +243,28 @@ impl Authority {
         detail: String,
     ) {
         let entry = self.audit_event(event, provisioner, serial, subject, detail);
+        log_audit(&entry);
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!("audit log write failed: {e}");
         }
     }
 
-    /// An audit event, also written to the log (tracing) at once.
+    /// Records an issued certificate, the token that bought it and its audit event in one
+    /// durable transaction; the audit line reaches the log only once that has committed, so
+    /// the log never shows an issuance the store does not hold.
+    pub(crate) async fn store_issued(
+        &self,
+        token: Option<(String, i64)>,
+        record: CertificateRecord,
+        audit: AuditEvent,
+    ) -> Result<(), AuthorityError> {
+        let line = audit.clone();
+        self.store.record_issued(token, record, audit).await?;
+        log_audit(&line);
+        Ok(())
+    }
+
+    /// An audit event for the store (and the log, once it is recorded).
     pub(crate) fn audit_event(
         &self,
         event: &str,
@@ -227,15 +278,18 @@ impl Authority {
             Ok(addr) => format!("{detail} client={addr}"),
             Err(_) => detail,
         };
-        let entry = AuditEvent {
+        AuditEvent {
             at: crate::now_unix(),
             event: event.to_owned(),
             serial: serial.map(str::to_owned),
             subject: subject.map(str::to_owned),
             provisioner: provisioner.map(|p| p.name.clone()),
             detail,
-        };
-        tracing::info!(event, provisioner = ?entry.provisioner, serial = ?entry.serial, subject = ?entry.subject, detail = %entry.detail, "audit");
-        entry
+        }
     }
+}
+
+/// Writes an audit event to the log (tracing).
+fn log_audit(entry: &AuditEvent) {
+    tracing::info!(event = %entry.event, provisioner = ?entry.provisioner, serial = ?entry.serial, subject = ?entry.subject, detail = %entry.detail, "audit");
 }

@@ -18,17 +18,23 @@ pub mod config;
 mod error;
 pub mod policy;
 mod provisioner;
+mod punycode;
+mod registry;
 mod renew;
 mod revoke;
 mod sign;
 mod state;
 mod x509;
 
-pub use authority::{Authority, IssuedCertificate, on_behalf_of};
+pub use authority::{Authority, IssuedCertificate, db_config, on_behalf_of};
 pub use ca::CaMaterial;
 pub use error::AuthorityError;
 pub use mayfly_store::RevocationRecord;
 pub use provisioner::{Provisioner, ProvisionerKind, ProvisionerSet};
+pub use registry::{
+    Admin, AdminType, DEFAULT_ADMIN_POLL_INTERVAL, DEFAULT_ADMIN_SUBJECT, parse_provisioner,
+    put_admin, seed_registry,
+};
 pub use revoke::{RevokeAuth, RevokeRequest};
 pub use sign::{SignRequest, ValidityWindow};
 pub use state::AuthorityState;

@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use mayfly_jwt::{Operation, TokenValidator, ValidatedClaims, ValidationContext};
-use mayfly_store::{CertificateRecord, CertificateStore};
+use mayfly_store::CertificateRecord;
 use mayfly_template::{
     CertificateProfile, CertificateRequest, DEFAULT_LEAF_TEMPLATE, Issuer, RawExtension, San,
     Template, TemplateData, ValidityPeriod, build_certificate,
@@ -121,7 +121,7 @@ impl Authority {
             detail,
         );
         let token = token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
-        self.store.record_issued(token, record, audit).await?;
+        self.store_issued(token, record, audit).await?;
         Ok(IssuedCertificate {
             certificate,
             chain: vec![self.ca.intermediate.clone()],
@@ -294,7 +294,8 @@ pub(crate) fn enforce_leaf(
 
 /// Every name a certificate carries must be well formed: DNS names are LDH labels (1-63
 /// octets, no leading or trailing hyphen, at most 253 octets, `*.` only as a whole first
-/// label; `xn--` labels need a body), and no name carries control characters or spaces.
+/// label; `xn--` labels must decode as Punycode to a non-ASCII label), and no name carries
+/// control characters or spaces.
 pub(crate) fn check_name_syntax(
     common_name: Option<&str>,
     sans: &[San],
@@ -332,6 +333,12 @@ pub(crate) fn check_name_syntax(
                         Some("a label starts or ends with a hyphen")
                     } else if label.len() <= 4 && label.to_ascii_lowercase().starts_with("xn--") {
                         Some("an empty punycode label")
+                    } else if label
+                        .get(..4)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+                        && !crate::punycode::is_a_label_body(&label[4..])
+                    {
+                        Some("an xn-- label that is not valid punycode for a non-ASCII name")
                     } else {
                         None
                     };

@@ -177,6 +177,11 @@ impl Client {
         &self.fingerprint
     }
 
+    /// The TLS configuration trusting the root (no client certificate).
+    pub(crate) fn tls(&self) -> &Arc<ClientConfig> {
+        &self.tls
+    }
+
     /// `GET /health`: succeeds when the CA answers `{"status":"ok"}`.
     pub async fn health(&self) -> Result<(), ClientError> {
         let body: Value = self.get("/health").await?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Request;
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
@@ -29,8 +29,21 @@ pub(crate) async fn call<T: DeserializeOwned>(
     route: &str,
     body: Option<&serde_json::Value>,
 ) -> Result<T, ClientError> {
+    call_authorized(url, tls, method, route, body, None).await
+}
+
+/// [`call`] with an `Authorization` header (the admin API's `Bearer <token>`).
+pub(crate) async fn call_authorized<T: DeserializeOwned>(
+    url: &CaUrl,
+    tls: &Arc<ClientConfig>,
+    method: &str,
+    route: &str,
+    body: Option<&serde_json::Value>,
+    authorization: Option<&str>,
+) -> Result<T, ClientError> {
     let operation = format!("{method} {route}");
-    let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange(url, tls, method, route, body))
+    let exchange = exchange(url, tls, method, route, body, authorization);
+    let (status, bytes) = tokio::time::timeout(TIMEOUT, exchange)
         .await
         .map_err(|_| ClientError::Unreachable {
             url: url.to_string(),
@@ -55,6 +68,7 @@ async fn exchange(
     method: &str,
     route: &str,
     body: Option<&serde_json::Value>,
+    authorization: Option<&str>,
 ) -> Result<(u16, Bytes), ClientError> {
     let unreachable = |reason: String| ClientError::Unreachable {
         url: url.to_string(),
@@ -77,11 +91,15 @@ async fn exchange(
         Some(json) => Bytes::from(json.to_string()),
         None => Bytes::new(),
     };
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(url.path(route))
         .header(HOST, url.authority())
-        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_TYPE, "application/json");
+    if let Some(value) = authorization {
+        request = request.header(AUTHORIZATION, value);
+    }
+    let request = request
         .body(Full::new(payload))
         .map_err(|e| unreachable(format!("building the request: {e}")))?;
     let response = sender

@@ -48,6 +48,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod admin;
 mod certs;
 mod client;
 mod config;
@@ -59,6 +60,7 @@ mod tls;
 mod token;
 mod url;
 
+pub use admin::AdminAuth;
 pub use certs::{Identity, SignedCertificate};
 pub use client::{Client, Provisioner, Revocation, RevokeAuth, Validity, parse_fingerprint};
 pub use config::{Defaults, mayfly_path};

@@ -121,6 +121,18 @@ impl Client {
         password: &Password,
         request: &TokenRequest,
     ) -> Result<String, ClientError> {
+        let (name, key) = self.provisioner_key(provisioner, password).await?;
+        self.mint_token(&name, &key, request)
+    }
+
+    /// The name and decrypted private key of JWK provisioner `provisioner` (or the only JWK
+    /// one): its encrypted key from the provisioner list or
+    /// `/provisioners/{kid}/encrypted-key`, opened with `password`.
+    pub async fn provisioner_key(
+        &self,
+        provisioner: Option<&str>,
+        password: &Password,
+    ) -> Result<(String, Jwk), ClientError> {
         let provisioners = self.provisioners().await?;
         let chosen = choose_provisioner(&provisioners, provisioner)?;
         let kid = chosen
@@ -131,7 +143,7 @@ impl Client {
             None => self.encrypted_key(kid).await?,
         };
         let key = read_provisioner_key(&jwe, Some(password))?;
-        self.mint_token(&chosen.name, &key, request)
+        Ok((chosen.name.clone(), key))
     }
 
     /// Mints a token for `request` signed with the private provisioner `key` of provisioner

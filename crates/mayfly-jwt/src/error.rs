@@ -242,6 +242,9 @@ pub enum TokenError {
     /// No `jti` claim, or an empty one.
     #[error("token has no jti")]
     MissingJti,
+    /// `jti` is shorter than 16 characters (its length).
+    #[error("token jti is {0} characters long; at least 16 are required")]
+    JtiTooShort(usize),
     /// `jti` is longer than 256 characters.
     #[error("token jti is longer than 256 characters")]
     JtiTooLong,

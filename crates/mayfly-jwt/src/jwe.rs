@@ -266,6 +266,16 @@ pub fn encrypt_jwk(jwk: &Jwk, password: &Password) -> Result<String, JweError> {
     )
 }
 
+/// A new P-256 provisioner key pair: the public JWK (`kid` its thumbprint) and the private
+/// JWK encrypted with `password` (what a JWK provisioner's `key` and `encryptedKey` hold).
+pub fn new_provisioner_key(password: &Password) -> Result<(Jwk, String), crate::Error> {
+    let key = mayfly_keys::PrivateKey::generate(mayfly_keys::KeyType::EcP256)
+        .map_err(crate::JwkError::from)?;
+    let jwk = Jwk::from_private_key(&key)?;
+    let encrypted = encrypt_jwk(&jwk, password)?;
+    Ok((jwk.to_public(), encrypted))
+}
+
 /// Decrypts a JWE (compact, flattened JSON or general JSON with one recipient) encrypted
 /// with a password. `p2c` outside [`MIN_P2C`]..=[`MAX_P2C`] is refused before any work.
 pub fn decrypt_pbes2(jwe: &str, password: &Password) -> Result<Zeroizing<Vec<u8>>, JweError> {

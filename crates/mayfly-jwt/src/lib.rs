@@ -51,7 +51,7 @@ pub use acme::{AcmeHeader, AcmeJws, AcmeKey, MAX_ACME_JWS_LEN, verify_eab};
 pub use error::{Error, JweError, JwkError, JwsError, TokenError};
 pub use jwe::{
     ContentEncryption, DEFAULT_P2C, MAX_P2C, MIN_P2C, Pbes2Options, compact_to_json, decrypt_jwk,
-    decrypt_pbes2, encrypt_jwk, encrypt_pbes2,
+    decrypt_pbes2, encrypt_jwk, encrypt_pbes2, new_provisioner_key,
 };
 pub use jwk::{Jwk, jwk_thumbprint, key_authorization};
 pub use token::{

@@ -19,6 +19,8 @@ pub enum Operation {
     Revoke,
     /// `POST /1.0/renew`.
     Renew,
+    /// The admin API (`/admin/...`, also served under `/1.0/admin/...`).
+    Admin,
 }
 
 impl Operation {
@@ -28,7 +30,14 @@ impl Operation {
             Self::Sign => "/1.0/sign",
             Self::Revoke => "/1.0/revoke",
             Self::Renew => "/1.0/renew",
+            Self::Admin => "/admin",
         }
+    }
+
+    /// Whether an `aud` URL's path names this operation (the admin API takes `/admin` and
+    /// `/1.0/admin`).
+    pub fn accepts_path(self, path: &str) -> bool {
+        path == self.path() || (self == Self::Admin && path == "/1.0/admin")
     }
 
     /// The audience for a CA at `host_port` (`ca.example.com` or `ca.example.com:9000`):

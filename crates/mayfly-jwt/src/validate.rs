@@ -18,6 +18,9 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// The longest `jti` accepted.
 const MAX_JTI_LEN: usize = 256;
+/// The shortest `jti` accepted: a guessable id lets a replay slip past or collide (step
+/// mints 64 hex characters).
+const MIN_JTI_LEN: usize = 16;
 
 /// One key of a provisioner, with what the validator needs to know about it.
 #[derive(Clone, Debug)]
@@ -339,6 +342,9 @@ impl<K: ProvisionerKeys> TokenValidator<K> {
         }
         let jti = match claims.jti {
             Some(jti) if jti.len() > MAX_JTI_LEN => return Err(TokenError::JtiTooLong),
+            Some(jti) if !jti.is_empty() && jti.chars().count() < MIN_JTI_LEN => {
+                return Err(TokenError::JtiTooShort(jti.chars().count()));
+            }
             Some(jti) if !jti.is_empty() => jti,
             _ => return Err(TokenError::MissingJti),
         };
@@ -597,7 +603,7 @@ fn check_one_audience(aud: &str, ctx: &ValidationContext) -> Result<(), TokenErr
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let host = host_of(authority).ok_or_else(bad)?;
     let expected = ctx.operation.path();
-    if path != expected {
+    if !ctx.operation.accepts_path(path) {
         return Err(TokenError::WrongOperation {
             aud: aud.to_owned(),
             expected,

@@ -468,6 +468,11 @@ fn bad_tokens_are_refused_each_with_its_own_error() {
         ),
         case!("no jti", remove("jti"), E::MissingJti),
         case!(
+            "short jti",
+            s.with_claims(|c| c["jti"] = json!("0123456789abcde")),
+            E::JtiTooShort(15)
+        ),
+        case!(
             "huge jti",
             s.with_claims(|c| c["jti"] = json!("f".repeat(300))),
             E::JtiTooLong

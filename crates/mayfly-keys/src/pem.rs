@@ -13,6 +13,11 @@ use crate::{KeyError, Password, PrivateKey};
 
 /// PBKDF2-HMAC-SHA256 iterations for keys Mayfly encrypts (OWASP's figure).
 pub const PBKDF2_ITERATIONS: u32 = 600_000;
+/// The most PBKDF2 iterations a key file may ask for: a hostile file must not keep a CPU busy
+/// for hours (the same bound mayfly-jwt puts on a JWE's `p2c`).
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// The largest scrypt cost a key file may ask for: N up to 2^20 with r = 8 (1 GiB of memory).
+const MAX_SCRYPT_MEMORY: u64 = 128 * 8 * (1 << 20);
 
 /// The symmetric cipher of an encrypted key file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -207,6 +212,7 @@ fn decrypt_pkcs8(der: &[u8], password: Option<&Password>) -> Result<PrivateKey, 
                 .map_err(|e| KeyError::Malformed(format!("encrypted PKCS#8: {e}")))?
         }
     };
+    check_kdf_cost(&info.encryption_algorithm)?;
     let password = password.ok_or(KeyError::PasswordRequired)?;
     let plain = info.decrypt(password.as_bytes()).map_err(|e| match e {
         pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => {
@@ -216,6 +222,32 @@ fn decrypt_pkcs8(der: &[u8], password: Option<&Password>) -> Result<PrivateKey, 
         other => KeyError::UnsupportedAlgorithm(format!("PKCS#8 encryption: {other}")),
     })?;
     PrivateKey::from_pkcs8_der(plain.as_bytes()).map_err(decryption_garbage)
+}
+
+/// Refuses key derivation parameters that would cost more than any honest file asks for.
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), KeyError> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    match scheme.pbes2().map(|p| &p.kdf) {
+        Some(Kdf::Pbkdf2(p)) if p.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            Err(KeyError::Malformed(format!(
+                "encrypted PKCS#8: PBKDF2 iteration count {} is above the limit {MAX_PBKDF2_ITERATIONS}",
+                p.iteration_count
+            )))
+        }
+        Some(Kdf::Scrypt(p))
+            if u128::from(p.cost_parameter)
+                * 128
+                * u128::from(p.block_size)
+                * u128::from(p.parallelization)
+                > u128::from(MAX_SCRYPT_MEMORY) =>
+        {
+            Err(KeyError::Malformed(format!(
+                "encrypted PKCS#8: scrypt cost N={} r={} p={} is above the limit",
+                p.cost_parameter, p.block_size, p.parallelization
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The cipher OID inside a PKCS#8 `EncryptedPrivateKeyInfo`, read without decoding the
@@ -349,4 +381,45 @@ fn pem_encode(label: &'static str, der: &[u8]) -> Result<Zeroizing<String>, KeyE
     der::pem::encode_string(label, der::pem::LineEnding::LF, der)
         .map(Zeroizing::new)
         .map_err(|e| KeyError::Malformed(format!("PEM: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "test assertions")]
+
+    use super::*;
+
+    /// An `ENCRYPTED PRIVATE KEY` whose PBKDF2 asks for `iterations` (the ciphertext is never
+    /// reached when the count is refused).
+    fn encrypted_with(iterations: u32) -> Zeroizing<String> {
+        let salt = [7u8; 16];
+        let params = pbes2::Parameters {
+            kdf: pbes2::Pbkdf2Params::hmac_sha256(iterations, &salt)
+                .unwrap()
+                .into(),
+            encryption: Cipher::Aes256Cbc.pbes2_scheme([9u8; 16]),
+        };
+        let info = EncryptedPrivateKeyInfoRef {
+            encryption_algorithm: params.into(),
+            encrypted_data: OctetStringRef::new(&[0u8; 48]).unwrap(),
+        };
+        pem_encode("ENCRYPTED PRIVATE KEY", &info.to_der().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_pbkdf2_cpu_bomb_is_refused_before_any_hashing() {
+        let password = Password::from_bytes(b"pw".to_vec());
+        let err = read_private_key_pem(encrypted_with(50_000_000).as_bytes(), Some(&password))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&err, KeyError::Malformed(m) if m.contains("iteration count 50000000")),
+            "{err}"
+        );
+        // Within the limit, the file gets as far as the decryption (and a wrong password).
+        let err = read_private_key_pem(encrypted_with(1000).as_bytes(), Some(&password))
+            .err()
+            .unwrap();
+        assert!(matches!(err, KeyError::WrongPassword), "{err}");
+    }
 }

@@ -7,19 +7,15 @@ use std::collections::BTreeMap;
 
 use mayfly_jwt::Operation;
 use mayfly_keys::{KeyType, PrivateKey};
-use mayfly_reliability::{Ca, Corpus, CorpusEntry, Https, hostile_token, rss_kib};
+use mayfly_reliability::{
+    Ca, Corpus, CorpusEntry, Https, JWS_KINDS, TOKEN_KINDS, hostile_jws, hostile_token, rss_kib,
+};
 use mayfly_template::{San, build_request};
 use mayfly_testkit::temp_dir;
 
 /// Corpus requests the CA accepts today although it should not: product bugs, reported by
 /// name on every run (and flagged when one gets fixed) instead of failing the suite.
-const KNOWN_BUGS: &[(&str, &str)] = &[
-    ("tokens/jti_short", "a 1-character jti is accepted"),
-    (
-        "names/dns_bad_punycode",
-        "invalid punycode xn--zz (labels are LDH-checked, not decoded)",
-    ),
-];
+const KNOWN_BUGS: &[(&str, &str)] = &[];
 
 /// A CSR for `corpus.example`, PEM.
 fn good_csr() -> String {
@@ -62,6 +58,7 @@ fn replay(
         Some(("TOKEN", kind)) => hostile_token(ca, key, kind, operation, subject, spent),
         Some(("REVOKE_OTT", serial)) => ca.revoke_token(key, serial),
         Some(("PAD", n)) => "A".repeat(n.parse().expect("PAD:n")),
+        Some(("JWS", kind)) => hostile_jws(ca, https, kind, &entry.path),
         _ => panic!("{}: unknown placeholder {placeholder:?}", entry.name),
     });
     let raw = https.request(&entry.method, &entry.path, &headers, &body);
@@ -104,7 +101,14 @@ const PASSES: usize = 4;
 #[test]
 fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
     let dir = temp_dir();
-    let mut ca = Ca::init(dir.path());
+    let mut ca = Ca::init_stopped(dir.path());
+    ca.edit_config(|json| {
+        let provisioners = json["authority"]["provisioners"]
+            .as_array_mut()
+            .expect("provisioners");
+        provisioners.push(serde_json::json!({"type": "ACME", "name": "acme"}));
+    });
+    ca.start();
     let https = ca.https();
     let key = ca.provisioner();
     let csr = good_csr();
@@ -114,6 +118,18 @@ fn hostile_corpus_is_refused_with_4xx_and_the_ca_keeps_serving() {
         "the corpus has {} requests",
         corpus.entries.len()
     );
+    for (placeholder, kinds) in [("TOKEN", TOKEN_KINDS), ("JWS", JWS_KINDS)] {
+        for kind in kinds {
+            let needle = format!("@@{placeholder}:{kind}@@");
+            assert!(
+                corpus
+                    .entries
+                    .iter()
+                    .any(|e| e.body.windows(needle.len()).any(|w| w == needle.as_bytes())),
+                "no corpus request uses {needle}: rerun tests/corpus/generate.py"
+            );
+        }
+    }
 
     // Warm up, and keep one spent token for the replay rows.
     let mut spent = String::new();

@@ -55,7 +55,7 @@ impl std::fmt::Debug for Api {
     }
 }
 
-type Reply = Result<Response<Full<Bytes>>, ApiError>;
+pub(crate) type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
 /// The prefixes ACME directories live under: `/acme/{provisioner}/...` (and step's
 /// `/2.0/acme/...`).
@@ -136,6 +136,9 @@ impl Api {
             (_, ["revoke"]) if post => (Operation::Revoke, self.revoke(request, peer).await),
             (_, ["sign" | "renew" | "rekey" | "revoke"]) => {
                 (Operation::Other, Err(not_allowed(&method, &full)))
+            }
+            (_, ["admin", route @ ..]) => {
+                (Operation::Other, self.admin(request, peer, route).await)
             }
             (_, route) if get => (Operation::Other, self.get(route, &query).await),
             (
@@ -370,7 +373,7 @@ impl Api {
     }
 
     /// Reads a body of at most `body_limit` bytes.
-    async fn body(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    pub(crate) async fn body(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
         let mut body = request.into_body();
         let mut collected = Vec::new();
         let mut seen = 0usize;
@@ -433,7 +436,7 @@ fn not_found(path: &str) -> ApiError {
     ApiError::new(404, "not_found", format!("{path} not found"))
 }
 
-fn json_reply<T: serde::Serialize>(status: u16, value: &T) -> Reply {
+pub(crate) fn json_reply<T: serde::Serialize>(status: u16, value: &T) -> Reply {
     let body =
         serde_json::to_vec(value).map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
     Ok(reply(status, "application/json", body.into()))

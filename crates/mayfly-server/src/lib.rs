@@ -43,6 +43,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod api;
 mod error;
 mod metrics;

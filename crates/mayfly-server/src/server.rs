@@ -233,6 +233,9 @@ impl Server {
         }
         tasks.spawn(renew_server_certificate(Arc::clone(&shared)));
         tasks.spawn(refresh_crl(Arc::clone(&shared)));
+        if shared.api.authority.admin_enabled() {
+            tasks.spawn(poll_registry(Arc::clone(&shared)));
+        }
         while tasks.join_next().await.is_some() {}
         // Every connection holds a permit: having them all back means every connection closed.
         let all = u32::try_from(shared.options.max_connections).unwrap_or(u32::MAX);
@@ -686,6 +689,26 @@ async fn renew_server_certificate(shared: Arc<Shared>) {
 }
 
 /// Regenerates the CRL when it is due, checking every minute.
+/// With remote management, follows the database's provisioners: another instance's change
+/// applies here within one poll interval, without restart or SIGHUP.
+async fn poll_registry(shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let authority = &shared.api.authority;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(authority.admin_poll_interval()) => {}
+            () = stopped(&mut shutdown) => return,
+        }
+        match authority.sync_registry().await {
+            Ok(true) => tracing::info!("provisioners reloaded from the database"),
+            Ok(false) => {}
+            Err(e) => tracing::error!(
+                "reading provisioners from the database, the previous ones keep serving: {e}"
+            ),
+        }
+    }
+}
+
 async fn refresh_crl(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {

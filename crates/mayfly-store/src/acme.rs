@@ -142,6 +142,26 @@ pub trait AcmeStore {
         key_id: String,
         account: String,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The EAB keys of ACME provisioner `provisioner`, by key id.
+    fn eab_keys(
+        &self,
+        provisioner: &str,
+    ) -> impl Future<Output = Result<Vec<EabKey>, StoreError>> + Send;
+    /// Deletes the EAB key `key_id` of `provisioner`: `Ok(false)` if there was none.
+    fn delete_eab_key(
+        &self,
+        provisioner: String,
+        key_id: String,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+fn eab_from_row(r: &AnyRow) -> Result<EabKey, StoreError> {
+    Ok(EabKey {
+        key_id: r.try_get("key_id")?,
+        provisioner: r.try_get("provisioner")?,
+        hmac_key: r.try_get("hmac_key")?,
+        bound_account: r.try_get("bound_account")?,
+    })
 }
 
 fn object_from_row(row: &AnyRow) -> Result<AcmeObject, StoreError> {
@@ -309,15 +329,41 @@ impl AcmeStore for Store {
         .bind(key_id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(EabKey {
-                key_id: r.try_get("key_id")?,
-                provisioner: r.try_get("provisioner")?,
-                hmac_key: r.try_get("hmac_key")?,
-                bound_account: r.try_get("bound_account")?,
+        row.as_ref().map(eab_from_row).transpose()
+    }
+
+    async fn eab_keys(&self, provisioner: &str) -> Result<Vec<EabKey>, StoreError> {
+        let rows = sqlx::query(self.dialect().sql(
+            "SELECT key_id, provisioner, hmac_key, bound_account FROM acme_eab_keys \
+             WHERE provisioner = ? ORDER BY key_id",
+        ))
+        .bind(provisioner)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(eab_from_row).collect()
+    }
+
+    async fn delete_eab_key(
+        &self,
+        provisioner: String,
+        key_id: String,
+    ) -> Result<bool, StoreError> {
+        let d = self.dialect();
+        self.write(move |c| {
+            let (provisioner, key_id) = (provisioner.clone(), key_id.clone());
+            Box::pin(async move {
+                let n = sqlx::query(
+                    d.sql("DELETE FROM acme_eab_keys WHERE provisioner = ? AND key_id = ?"),
+                )
+                .bind(&provisioner)
+                .bind(&key_id)
+                .execute(c)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
             })
         })
-        .transpose()
+        .await
     }
 
     async fn bind_eab_key(&self, key_id: String, account: String) -> Result<bool, StoreError> {

@@ -67,6 +67,17 @@ pub enum StoreError {
     WriterStopped,
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or could not take the write (server down,
+    /// disk full, writer stopped): a temporary condition, worth a retry (HTTP 503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(_) | Self::Commit(_) | Self::WriterStopped
+        )
+    }
+}
+
 /// Checks that `value` is non-empty and at most `max` bytes: the store's key columns are
 /// bounded so that MySQL indexes them.
 pub(crate) fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row};
@@ -32,6 +33,9 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 const MAX_BATCH: usize = 512;
 /// How long SQLite waits for another process's lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 10_000;
+/// How long a request waits for a MySQL/PostgreSQL connection before it fails (503): while the
+/// server is down, requests are refused after this instead of hanging for sqlx's 30 s default.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A handle to the store: cheap to clone, shared by every task of the process.
 ///
@@ -96,6 +100,7 @@ impl Store {
             _ => {
                 AnyPoolOptions::new()
                     .max_connections(24)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await?
             }

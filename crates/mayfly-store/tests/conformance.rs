@@ -485,6 +485,22 @@ async fn acme(db: &TestDb) {
     );
     let bound = store.eab_key("kid1").await.unwrap().unwrap();
     assert_eq!(bound.bound_account.as_deref(), Some("acct1"));
+    // Listed by provisioner; deleted only through their own provisioner.
+    assert_eq!(store.eab_keys("acme").await.unwrap(), vec![bound]);
+    assert!(store.eab_keys("other").await.unwrap().is_empty());
+    assert!(
+        !store
+            .delete_eab_key("other".into(), "kid1".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_eab_key("acme".into(), "kid1".into())
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.eab_key("kid1").await.unwrap(), None);
 }
 
 async fn audit(db: &TestDb) {

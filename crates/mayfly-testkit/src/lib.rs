@@ -136,3 +136,9 @@ pub fn postgres_url() -> String {
     std::env::var("MAYFLY_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
+
+/// True under `scripts/test.sh --long` (`MAYFLY_TEST_LONG=1`): the long variants run (20
+/// crash rounds, the soak, fuzz smoke runs).
+pub fn long_run() -> bool {
+    std::env::var_os("MAYFLY_TEST_LONG").is_some_and(|v| v == "1")
+}

@@ -217,6 +217,10 @@ pub struct AuthorityConfig {
     /// Keep provisioners and admins in the database and serve the admin API.
     #[serde(default)]
     pub enable_admin: bool,
+    /// With `enableAdmin`, how often each instance checks the database for provisioner
+    /// changes (default 2s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_poll_interval: Option<GoDuration>,
 }
 
 /// `authority.template`: default subject attributes.
