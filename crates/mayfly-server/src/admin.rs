@@ -222,7 +222,11 @@ impl Api {
 /// The store failures of the EAB helpers (their only errors) as API errors.
 fn acme_error(e: mayfly_acme::AcmeError) -> ApiError {
     let (_, status, detail) = e.problem();
-    let kind = if status == 503 { "unavailable" } else { "internal" };
+    let kind = if status == 503 {
+        "unavailable"
+    } else {
+        "internal"
+    };
     ApiError::new(status, kind, detail)
 }
 
