@@ -82,7 +82,7 @@ fn ten_minutes_at_80_percent_of_the_measured_rate() {
     let mut rss = Vec::new();
     thread::scope(|s| {
         for client in 0..CLIENTS {
-            let (minutes, errors, sign) = (&minutes, &errors, &sign);
+            let (minutes, errors, sign, ca) = (&minutes, &errors, &sign, &ca);
             s.spawn(move || {
                 let https = ca.https();
                 let mut slot = client as u32;
