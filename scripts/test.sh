@@ -91,6 +91,8 @@ cargo fmt --all -- --check
 
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The soak is a `test = false` target (run by --long only), which --all-targets skips.
+cargo clippy --locked -p mayfly-reliability --test soak -- -D warnings
 
 log "cargo test"
 if command -v cargo-nextest >/dev/null 2>&1; then
