@@ -43,9 +43,13 @@ impl std::fmt::Debug for AcmeOptions {
 
 /// Stores a new external account binding key for `provisioner` (not checked: the caller
 /// knows it is an ACME provisioner) and returns its key id and base64url HMAC key.
+///
+/// Both are pasted into client command lines (`certbot --eab-kid ID --eab-hmac-key KEY`),
+/// where a value starting with `-` reads as an option: the id is hex and a key whose
+/// encoding would start with `-` is drawn again.
 pub async fn add_eab_key(store: &Store, provisioner: &str) -> Result<(String, String), AcmeError> {
-    let key_id = crate::b64(&mayfly_keys::random_bytes::<12>());
-    let hmac = Zeroizing::new(mayfly_keys::random_bytes::<32>());
+    let key_id = hex::encode(mayfly_keys::random_bytes::<16>());
+    let (hmac, hmac_b64) = new_eab_hmac_key();
     store
         .add_eab_key(EabKey {
             key_id: key_id.clone(),
@@ -54,7 +58,18 @@ pub async fn add_eab_key(store: &Store, provisioner: &str) -> Result<(String, St
             bound_account: None,
         })
         .await?;
-    Ok((key_id, crate::b64(&*hmac)))
+    Ok((key_id, hmac_b64))
+}
+
+/// A 256-bit HMAC key and its base64url spelling, which never starts with `-`.
+fn new_eab_hmac_key() -> (Zeroizing<[u8; 32]>, String) {
+    loop {
+        let key = Zeroizing::new(mayfly_keys::random_bytes::<32>());
+        let encoded = crate::b64(&*key);
+        if !encoded.starts_with('-') {
+            return (key, encoded);
+        }
+    }
 }
 
 /// The EAB keys of `provisioner` as the admin API and CLI list them (step-ca's shape; the
@@ -475,4 +490,19 @@ pub(crate) fn stored_jwk(v: &Value) -> Result<Jwk, AcmeError> {
             format!("stored account key: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eab_hmac_keys_never_read_as_a_command_line_option() {
+        // One encoding in 64 starts with `-`: 2,000 draws would meet ~31 of them.
+        for _ in 0..2_000 {
+            let (key, encoded) = new_eab_hmac_key();
+            assert!(!encoded.starts_with('-'), "{encoded}");
+            assert_eq!(crate::unb64(&encoded).unwrap(), key.to_vec());
+        }
+    }
 }
