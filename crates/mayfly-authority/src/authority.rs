@@ -249,6 +249,23 @@ impl Authority {
         }
     }
 
+    /// Audits the refusal of a request with `error`. When the storage itself refused it
+    /// (`Unavailable`), the event only reaches the log: a store write would fail the same
+    /// way, after holding the client for another connection timeout.
+    pub(crate) async fn audit_refusal(
+        &self,
+        error: &AuthorityError,
+        serial: Option<&str>,
+        subject: Option<&str>,
+        detail: String,
+    ) {
+        if matches!(error, AuthorityError::Unavailable(_)) {
+            log_audit(&self.audit_event("refuse", None, serial, subject, detail));
+        } else {
+            self.audit("refuse", None, serial, subject, detail).await;
+        }
+    }
+
     /// Records an issued certificate, the token that bought it and its audit event in one
     /// durable transaction; the audit line reaches the log only once that has committed, so
     /// the log never shows an issuance the store does not hold.

@@ -86,7 +86,7 @@ impl Authority {
             let serial = x509::serial_hex(peer);
             let subject = x509::common_name(peer);
             let detail = format!("{operation} of {serial}: {e}");
-            self.audit("refuse", None, Some(&serial), subject.as_deref(), detail)
+            self.audit_refusal(e, Some(&serial), subject.as_deref(), detail)
                 .await;
         }
         result

@@ -63,14 +63,8 @@ impl Authority {
                 .await;
             }
             Err(e) => {
-                self.audit(
-                    "refuse",
-                    None,
-                    Some(&request.serial),
-                    None,
-                    format!("revoke: {e}"),
-                )
-                .await;
+                self.audit_refusal(e, Some(&request.serial), None, format!("revoke: {e}"))
+                    .await;
             }
         }
         result
