@@ -31,6 +31,6 @@ pub use ca::{CA_PASSWORD, Ca, Issued, PROVISIONER_PASSWORD, csr_pem, decimal, rs
 pub use corpus::{Corpus, CorpusEntry};
 pub use ha::{AcmeClient, AcmeReply, Backend, SharedDb};
 pub use https::{Https, Reply, parse_reply};
-pub use load::{Acked, StopOnDrop, sign_load, store_serial};
+pub use load::{Acked, StopOnDrop, sign_load, store_serial, wait_for};
 pub use pg::Postgres;
 pub use tokens::{TOKEN_KINDS, hostile_token};

@@ -32,6 +32,11 @@ impl Acked {
         self.first_reply.entry(status).or_insert_with(text);
     }
 
+    /// How many replies had `status` since the statuses were last taken.
+    pub fn count(&self, status: u16) -> usize {
+        self.statuses.get(&status).copied().unwrap_or(0)
+    }
+
     /// Takes the status counts and first replies gathered so far, leaving them empty (one
     /// phase of a test ends).
     pub fn take_statuses(&mut self) -> (BTreeMap<u16, usize>, BTreeMap<u16, String>) {
@@ -116,6 +121,18 @@ pub fn sign_load(
         }
         std::thread::sleep(pace);
     }
+}
+
+/// Waits up to `limit` for `done`, polling every 50 ms; whether it came true.
+pub fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
 }
 
 /// Sets its flag when dropped, so a test's load threads stop even when an assertion fails

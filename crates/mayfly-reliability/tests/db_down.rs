@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mayfly_reliability::{Acked, Ca, Postgres, StopOnDrop, sign_load};
+use mayfly_reliability::{Acked, Ca, Postgres, StopOnDrop, sign_load, wait_for};
 use mayfly_testkit::temp_dir;
 
 /// How long PostgreSQL stays down at least: over twice the store's 5 s connection acquire
@@ -32,15 +32,7 @@ fn postgresql_down_gives_503s_and_the_ca_recovers_without_restart() {
     let acked = Arc::new(Mutex::new(Acked::default()));
     let stop = AtomicBool::new(false);
     let take = |acked: &Mutex<Acked>| acked.lock().expect("lock").take_statuses();
-    let count = |acked: &Mutex<Acked>, status: u16| {
-        acked
-            .lock()
-            .expect("lock")
-            .statuses
-            .get(&status)
-            .copied()
-            .unwrap_or(0)
-    };
+    let count = |acked: &Mutex<Acked>, status: u16| acked.lock().expect("lock").count(status);
 
     let (healthy, down, recovered, recovery) = thread::scope(|s| {
         for _ in 0..2 {
@@ -54,26 +46,21 @@ fn postgresql_down_gives_503s_and_the_ca_recovers_without_restart() {
         // Down for OUTAGE, and longer if no 503 has come back yet: on a loaded machine the
         // requests in flight at the stop can take most of OUTAGE to be refused.
         let stopped = Instant::now();
-        while stopped.elapsed() < OUTAGE || count(&acked, 503) == 0 {
-            assert!(
-                stopped.elapsed() < MAX_OUTAGE,
-                "no 503 within {MAX_OUTAGE:?} of PostgreSQL stopping: {:?}",
-                acked.lock().expect("lock").statuses
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
+        let refused = wait_for(MAX_OUTAGE, || count(&acked, 503) >= 1);
+        assert!(
+            refused,
+            "no 503 within {MAX_OUTAGE:?} of PostgreSQL stopping: {:?}",
+            acked.lock().expect("lock").statuses
+        );
+        thread::sleep(OUTAGE.saturating_sub(stopped.elapsed()));
         let outage = stopped.elapsed();
         let down = take(&acked);
         pg.start();
         let started = Instant::now();
-        let deadline = started + Duration::from_secs(30);
-        while count(&acked, 201) == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "no sign succeeded within 30 s of PostgreSQL starting again"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+        assert!(
+            wait_for(Duration::from_secs(30), || count(&acked, 201) >= 1),
+            "no sign succeeded within 30 s of PostgreSQL starting again"
+        );
         let recovery = started.elapsed();
         let _ = take(&acked);
         thread::sleep(Duration::from_secs(1));

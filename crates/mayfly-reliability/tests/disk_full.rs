@@ -9,9 +9,9 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mayfly_reliability::{Acked, Ca, StopOnDrop, sign_load};
+use mayfly_reliability::{Acked, Ca, StopOnDrop, sign_load, wait_for};
 use mayfly_testkit::{missing, run, run_ok, temp_dir, tool};
 
 /// A small filesystem mounted on `dir` (unmounted on drop).
@@ -77,18 +77,6 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
-/// Waits up to `limit` for `done`, polling every 50 ms.
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn a_full_disk_gives_503s_loses_nothing_and_recovers_by_itself() {
     let Some(sqlite3) = tool("sqlite3") else {
@@ -111,15 +99,7 @@ fn a_full_disk_gives_503s_loses_nothing_and_recovers_by_itself() {
     let stop = AtomicBool::new(false);
     let filler = fs.dir.join("filler");
     let statuses = |acked: &Mutex<Acked>| acked.lock().expect("lock").take_statuses();
-    let count = |acked: &Mutex<Acked>, status: u16| {
-        acked
-            .lock()
-            .expect("lock")
-            .statuses
-            .get(&status)
-            .copied()
-            .unwrap_or(0)
-    };
+    let count = |acked: &Mutex<Acked>, status: u16| acked.lock().expect("lock").count(status);
 
     let (healthy, full, recovered, filled) = thread::scope(|s| {
         for _ in 0..2 {
