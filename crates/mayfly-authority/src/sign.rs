@@ -181,7 +181,21 @@ impl Authority {
             not_before: request.not_before,
             not_after: request.not_after,
         };
-        let validity = validity(state, &provisioner.claims, &profile, &window)?;
+        self.sign_leaf(state, provisioner, profile, &csr, &window, &sans)
+    }
+
+    /// Signs a checked leaf `profile` for the key of `csr`: the validity the claims allow
+    /// for `window`, the provisioner extension, then the record the store keeps.
+    fn sign_leaf(
+        &self,
+        state: &AuthorityState,
+        provisioner: &Provisioner,
+        mut profile: CertificateProfile,
+        csr: &CertificateRequest,
+        window: &ValidityWindow,
+        sans: &[San],
+    ) -> Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError> {
+        let validity = validity(state, &provisioner.claims, &profile, window)?;
         profile
             .extensions
             .push(provisioner_raw_extension(provisioner)?);
@@ -192,7 +206,7 @@ impl Authority {
             validity,
         )
         .map_err(|e| AuthorityError::BadRequest(format!("cannot build the certificate: {e}")))?;
-        let record = self.record_for(&certificate, &provisioner.name, &sans)?;
+        let record = self.record_for(&certificate, &provisioner.name, sans)?;
         Ok((certificate, record))
     }
 
@@ -602,19 +616,7 @@ impl Authority {
         let cn = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
         check_name_syntax(cn.as_deref(), &sans)?;
         check_policies(state, provisioner, cn.as_deref(), &sans)?;
-        let validity = validity(state, &provisioner.claims, &profile, &window)?;
-        profile
-            .extensions
-            .push(provisioner_raw_extension(provisioner)?);
-        let certificate = build_certificate(
-            &profile,
-            csr.public_key(),
-            Issuer::Ca(&self.ca.intermediate, self.ca.signer.as_ref()),
-            validity,
-        )
-        .map_err(|e| AuthorityError::BadRequest(format!("cannot build the certificate: {e}")))?;
-        let record = self.record_for(&certificate, &provisioner.name, &sans)?;
-        Ok((certificate, record))
+        self.sign_leaf(state, provisioner, profile, &csr, &window, &sans)
     }
 }
 
