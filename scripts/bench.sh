@@ -94,12 +94,17 @@ mayfly_rep() {
 cfssl_reps() {   # CONNS: the peer script does fresh server, warm-up, REPS repetitions
   rm -f "$PEERS_DIR/cfssl_results.txt"
   bash "$PEERS/cfssl_bench.sh" "cfssl-$1" "$1" https "$REPS" "$DUR" >/dev/null
-  "$PY" - "$PEERS_DIR/cfssl_results.txt" >> "$OUT/raw-$SECTION.jsonl" <<'PYEOF'
+  # The peer script keeps p50/p99; p90 is read from the wrk output it leaves behind.
+  "$PY" - "$PEERS_DIR/cfssl_results.txt" "$PEERS_DIR/cfssl" >> "$OUT/raw-$SECTION.jsonl" <<'PYEOF'
 import json, re, sys
 for line in open(sys.argv[1]):
     kv = dict(re.findall(r'(\w+)=(\S+)', line))
+    label = line.split()[0]
+    wrk = open(f"{sys.argv[2]}/wrk-{label}-{kv['rep']}.txt").read()
+    p90 = re.search(r'^LAT_P90_MS (\S+)', wrk, re.M)
     print(json.dumps({"bench": "sign", "server": "cfssl", "conns": int(kv["conns"]), "rep": int(kv["rep"]),
-        "rps": float(kv["rps"]), "p50_ms": float(kv["p50_ms"]), "p99_ms": float(kv["p99_ms"]),
+        "rps": float(kv["rps"]), "p50_ms": float(kv["p50_ms"]), "p90_ms": float(p90.group(1)) if p90 else None,
+        "p99_ms": float(kv["p99_ms"]),
         "cpu_cores": float(kv["cfssl_cpu_cores"]), "vmhwm_kb": int(kv["cfssl_VmHWM_kB"]),
         "errors": int(kv["bad"]) + int(kv["errs"])}))
 PYEOF
