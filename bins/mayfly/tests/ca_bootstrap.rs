@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use mayfly_testkit::{temp_dir, tool, write_file};
+use mayfly_testkit::{stderr_of_failure, stdout_of_success, temp_dir, tool, write_file};
 
 fn mayfly(args: &[&str], home: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mayfly"))
@@ -22,19 +22,11 @@ fn mayfly(args: &[&str], home: &Path) -> Output {
 }
 
 fn ok(args: &[&str], home: &Path) -> String {
-    let out = mayfly(args, home);
-    assert!(
-        out.status.success(),
-        "mayfly {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of_success(("mayfly", args), mayfly(args, home))
 }
 
 fn fails(args: &[&str], home: &Path) -> String {
-    let out = mayfly(args, home);
-    assert!(!out.status.success(), "mayfly {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    stderr_of_failure(("mayfly", args), mayfly(args, home))
 }
 
 /// A root and a TLS leaf for 127.0.0.1 made with `mayfly certificate create`, named `name`.

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mayfly_client::{Identity, SignedCertificate};
-use mayfly_testkit::{run_ok, temp_dir, tool, write_file};
+use mayfly_testkit::{run_ok, stderr_of_failure, stdout_of_success, temp_dir, tool, write_file};
 
 /// `mayfly-ca`, built next to `mayfly` (cargo builds only this package's binaries for its
 /// tests, so it is built here when missing).
@@ -162,19 +162,11 @@ fn mayfly(args: &[&str], dir: &Path) -> Output {
 }
 
 fn ok(args: &[&str], dir: &Path) -> String {
-    let out = mayfly(args, dir);
-    assert!(
-        out.status.success(),
-        "mayfly {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of_success(("mayfly", args), mayfly(args, dir))
 }
 
 fn fails(args: &[&str], dir: &Path) -> String {
-    let out = mayfly(args, dir);
-    assert!(!out.status.success(), "mayfly {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    stderr_of_failure(("mayfly", args), mayfly(args, dir))
 }
 
 fn bootstrap(ca: &Ca, dir: &Path) {

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mayfly_testkit::{run_ok, temp_dir, tool, venv_tool, workspace_root, write_file};
+use mayfly_testkit::{
+    run_ok, stderr_of_failure, stdout_of_success, temp_dir, tool, venv_tool, workspace_root,
+    write_file,
+};
 use serde_json::Value;
 
 fn mayfly(args: &[&str], dir: &Path) -> Output {
@@ -17,19 +20,11 @@ fn mayfly(args: &[&str], dir: &Path) -> Output {
 }
 
 fn ok(args: &[&str], dir: &Path) -> String {
-    let out = mayfly(args, dir);
-    assert!(
-        out.status.success(),
-        "mayfly {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of_success(("mayfly", args), mayfly(args, dir))
 }
 
 fn fails(args: &[&str], dir: &Path) -> String {
-    let out = mayfly(args, dir);
-    assert!(!out.status.success(), "mayfly {args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    stderr_of_failure(("mayfly", args), mayfly(args, dir))
 }
 
 /// Makes root, intermediate and leaf in `dir`; with `encrypted` the CA keys are encrypted

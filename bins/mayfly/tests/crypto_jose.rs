@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
 
 use mayfly_jwt::{Jwk, Operation, TokenClaims, mint_token};
+use mayfly_testkit::{stderr_of_failure, stdout_of_success};
 use serde_json::Value;
 
 /// Runs `mayfly ARGS` with `stdin`.
@@ -28,19 +29,11 @@ fn mayfly(args: &[&str], stdin: &str) -> Output {
 }
 
 fn ok(args: &[&str], stdin: &str) -> String {
-    let out = mayfly(args, stdin);
-    assert!(
-        out.status.success(),
-        "mayfly {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
+    stdout_of_success(("mayfly", args), mayfly(args, stdin))
 }
 
 fn fails(args: &[&str], stdin: &str) -> String {
-    let out = mayfly(args, stdin);
-    assert!(!out.status.success(), "mayfly {args:?} succeeded");
-    String::from_utf8(out.stderr).expect("UTF-8")
+    stderr_of_failure(("mayfly", args), mayfly(args, stdin))
 }
 
 fn path(p: &Path) -> &str {

@@ -18,7 +18,7 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// True when running under CI (`CI=true`), where missing tools are failures.
 pub fn under_ci() -> bool {
@@ -98,6 +98,23 @@ pub fn run_ok(command: &mut Command) -> String {
     let out = run(command);
     assert!(out.0, "{command:?} failed:\n{}", out.1);
     out.1
+}
+
+/// The stdout of `out`, the output of `what` (a command line, for the message), which must
+/// have exited 0; panics with its stderr otherwise.
+pub fn stdout_of_success(what: impl std::fmt::Debug, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The stderr of `out`, the output of `what`, which must have failed; panics if it exited 0.
+pub fn stderr_of_failure(what: impl std::fmt::Debug, out: Output) -> String {
+    assert!(!out.status.success(), "{what:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Runs `command` and returns whether it exited 0, with stdout and stderr joined.
