@@ -448,7 +448,11 @@ fn sprintf(format: &str, args: &[Cow<'_, Value>]) -> String {
             match f {
                 '-' => left = true,
                 '0' if width == 0 => zero = true,
-                d if d.is_ascii_digit() => width = width * 10 + (d as usize - '0' as usize),
+                d if d.is_ascii_digit() => {
+                    width = width
+                        .saturating_mul(10)
+                        .saturating_add(d as usize - '0' as usize)
+                }
                 _ => break,
             }
             it.next();
@@ -545,6 +549,14 @@ mod tests {
                 ]
             ),
             "a-007 \"x\" true%"
+        );
+        // A width of 40 digits overflows usize: padded to MAX_WIDTH like any other huge width
+        // (it overflowed and panicked in debug builds; found by the template_engine fuzz
+        // target).
+        let huge = format!("%{}s", "3".repeat(40));
+        assert_eq!(
+            c("printf", vec![huge.into(), "x".into()]),
+            format!("{}x", " ".repeat(MAX_WIDTH - 1))
         );
         assert_eq!(
             c("toJson", vec!["<a&b>".into()]),
