@@ -33,6 +33,10 @@ enum Flow {
 
 /// Maximum nesting of `template` calls (recursion guard).
 const MAX_CALL_DEPTH: usize = 64;
+/// Maximum nesting of bodies being walked: blocks inside blocks, across template calls. The
+/// evaluator recurses once per level; this keeps the worst case well inside a tokio worker's
+/// 2 MiB stack.
+const MAX_WALK_DEPTH: usize = 256;
 
 pub(crate) struct State<'d> {
     tree: &'d Tree,
@@ -40,7 +44,10 @@ pub(crate) struct State<'d> {
     root: &'d Value,
     out: String,
     steps: usize,
+    /// `template` calls in progress.
     depth: usize,
+    /// Bodies being walked (see [`MAX_WALK_DEPTH`]).
+    walking: usize,
     vars: Vec<(String, Cow<'d, Value>)>,
 }
 
@@ -53,6 +60,7 @@ pub(crate) fn execute(tree: &Tree, limits: &Limits, data: &Value) -> Result<Stri
         out: String::new(),
         steps: 0,
         depth: 0,
+        walking: 0,
         vars: vec![("$".to_owned(), Cow::Borrowed(data))],
     };
     st.walk(&tree.root, &Cow::Borrowed(data))?;
@@ -80,9 +88,17 @@ impl<'d> State<'d> {
     }
 
     fn walk(&mut self, nodes: &'d [Node], dot: &Cow<'d, Value>) -> Result<Flow, ExecError> {
+        if self.walking >= MAX_WALK_DEPTH {
+            return Err(ExecError::Limit(
+                "nesting of blocks and template calls",
+                MAX_WALK_DEPTH,
+            ));
+        }
+        self.walking += 1;
         let mark = self.vars.len();
         let flow = self.walk_inner(nodes, dot);
         self.vars.truncate(mark);
+        self.walking -= 1;
         flow
     }
 

@@ -98,6 +98,7 @@ pub(crate) fn parse(
     let mut p = Parser {
         toks: tokens,
         i: 0,
+        parens: 0,
         is_func,
         defines: HashMap::new(),
     };
@@ -111,9 +112,15 @@ pub(crate) fn parse(
     })
 }
 
+/// How deeply blocks (`if`, `with`, `range`, `define`, each `else if`) may nest, and,
+/// separately, parentheses: the parser and the evaluator recurse once per level.
+const MAX_NESTING: usize = 100;
+
 struct Parser<'a> {
     toks: Vec<Token>,
     i: usize,
+    /// Parentheses open around the operand being parsed.
+    parens: usize,
     is_func: &'a dyn Fn(&str) -> bool,
     defines: HashMap<String, Vec<Node>>,
 }
@@ -151,8 +158,11 @@ impl Parser<'_> {
 
     /// Parses nodes until `{{end}}`, `{{else}}` or end of input. `depth` is nesting depth.
     fn list(&mut self, depth: usize) -> Result<(Vec<Node>, ListEnd), ParseError> {
-        if depth > 100 {
-            return Err((self.pos(), "template nests too deeply".to_owned()));
+        if depth > MAX_NESTING {
+            return Err((
+                self.pos(),
+                format!("template nests deeper than {MAX_NESTING} blocks"),
+            ));
         }
         let mut nodes = Vec::new();
         while let Some(tok) = self.next() {
@@ -302,8 +312,9 @@ impl Parser<'_> {
                         BranchKind::With
                     };
                     self.i += 1;
-                    // `{{else if x}}...{{end}}` shares the outer `end`.
-                    Ok(vec![self.branch(kind, depth)?])
+                    // `{{else if x}}...{{end}}` shares the outer `end`, but it is a branch
+                    // inside the else: it counts as a level.
+                    Ok(vec![self.branch(kind, depth + 1)?])
                 }
                 _ => {
                     self.expect_close("else")?;
@@ -408,7 +419,16 @@ impl Parser<'_> {
                 Arg::Func(name, tok.pos)
             }
             Tok::LParen => {
-                let pipe = self.pipeline(ctx)?;
+                if self.parens >= MAX_NESTING {
+                    return Err((
+                        tok.pos,
+                        format!("parentheses nest deeper than {MAX_NESTING}"),
+                    ));
+                }
+                self.parens += 1;
+                let pipe = self.pipeline(ctx);
+                self.parens -= 1;
+                let pipe = pipe?;
                 match self.next() {
                     Some(Token {
                         kind: Tok::RParen, ..

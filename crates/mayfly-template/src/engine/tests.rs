@@ -204,6 +204,49 @@ fn limits_stop_runaway_templates() {
 }
 
 #[test]
+fn nesting_is_bounded_so_no_template_overflows_the_stack() {
+    // Found by the template_engine fuzz target: thousands of parentheses or `else if`s
+    // recursed the parser until the stack overflowed.
+    let parens = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+    let err = render(&parens, json!({}))
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("parentheses nest deeper than 100"), "{err}");
+    let chain = format!(
+        "{{{{ if .A }}}}{}{{{{ end }}}}",
+        "{{ else if .A }}".repeat(3000)
+    );
+    let err = render(&chain, json!({})).map(drop).unwrap_err().to_string();
+    assert!(err.contains("nests deeper than 100 blocks"), "{err}");
+    // What the limits allow still fits a tokio worker's 2 MiB stack (this is a debug
+    // build, whose frames are larger than release ones): 99 nested blocks, 99 nested
+    // parentheses, and a template calling itself until the call depth limit stops it.
+    let deep = format!(
+        "{{{{ define \"t\" }}}}{}{{{{ template \"t\" . }}}}{}{{{{ end }}}}{{{{ template \"t\" . }}}}",
+        "{{ if true }}".repeat(98),
+        "{{ end }}".repeat(98),
+    );
+    let sub = format!("{{{{ {}1{} }}}}", "(".repeat(99), ")".repeat(99));
+    let outcome = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let called = render(&deep, json!({})).map(drop);
+            let parens = render(&sub, json!({}));
+            (called, parens)
+        })
+        .expect("thread")
+        .join()
+        .expect("no stack overflow");
+    assert!(
+        matches!(outcome.0, Err(TemplateError::Limit { .. })),
+        "{:?}",
+        outcome.0
+    );
+    assert_eq!(outcome.1.ok().as_deref(), Some("1"));
+}
+
+#[test]
 fn invalid_json_shows_the_region() {
     let t = Template::parse("bad", "{\n    \"subject\": \"x,\n}").unwrap_or_else(|e| panic!("{e}"));
     match t.render_json(&json!({})) {
