@@ -138,14 +138,18 @@ impl Drop for Postgres {
 }
 
 impl crate::Ca {
-    /// Points `ca.json` at database `database` on `pg` (created at the next start).
-    pub fn use_postgres(&self, pg: &Postgres, database: &str) {
-        self.edit_config(|json| {
+    /// A CA made in `dir` whose store is database `mayfly` on `pg` (created as it starts),
+    /// started.
+    pub fn start_on_postgres(dir: &std::path::Path, pg: &Postgres) -> Self {
+        let mut ca = Self::init_stopped(dir);
+        ca.edit_config(|json| {
             json["db"] = serde_json::json!({
                 "type": "postgresql",
                 "dataSource": pg.url(),
-                "database": database,
+                "database": "mayfly",
             });
         });
+        ca.start();
+        ca
     }
 }

@@ -105,8 +105,6 @@ fn sigkill_under_load_loses_nothing_acknowledged_postgresql() {
         return;
     };
     let dir = temp_dir();
-    let mut ca = Ca::init_stopped(dir.path());
-    ca.use_postgres(&pg, "mayfly");
-    ca.start();
+    let mut ca = Ca::start_on_postgres(dir.path(), &pg);
     crash_rounds("postgresql", &mut ca, |sql| pg.rows("mayfly", sql));
 }

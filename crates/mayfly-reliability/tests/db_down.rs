@@ -24,9 +24,7 @@ fn postgresql_down_gives_503s_and_the_ca_recovers_without_restart() {
         return;
     };
     let dir = temp_dir();
-    let mut ca = Ca::init_stopped(dir.path());
-    ca.use_postgres(&pg, "mayfly");
-    ca.start();
+    let mut ca = Ca::start_on_postgres(dir.path(), &pg);
     let pid = ca.pid();
     let key = ca.provisioner();
     let acked = Arc::new(Mutex::new(Acked::default()));
