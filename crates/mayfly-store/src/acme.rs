@@ -2,12 +2,16 @@
 //!
 //! Every object is its own row with an optimistic-concurrency revision, so two requests for
 //! one account never overwrite each other's orders (no JSON list on the account).
-
-use sqlx::Row;
-use sqlx::any::AnyRow;
+//!
+//! Accounts, and every object reaching a final status (`valid`, `invalid`, `deactivated`,
+//! `revoked`, `expired`), are written durably. The steps in between (`pending`, `ready`,
+//! `processing`) are relaxed writes ([`Durability::Relaxed`]): they survive a process crash,
+//! and an OS crash or power loss can only set an order or authorization back a step, which
+//! the client redoes. An ACME order so costs two or three disk flushes instead of eight.
 
 use crate::certs::MAX_KEY_LEN;
 use crate::error::{StoreError, check_len};
+use crate::sql::{Row, Statement};
 use crate::store::{Durability, Store};
 
 /// The kinds of ACME objects, each in its own table.
@@ -30,6 +34,20 @@ impl AcmeKind {
             Self::Order => "acme_orders",
             Self::Authorization => "acme_authzs",
             Self::Challenge => "acme_challenges",
+        }
+    }
+
+    /// How durable a write leaving an object of this kind at `status` must be: see the
+    /// module documentation.
+    fn durability(self, status: &str) -> Durability {
+        let is_final = matches!(
+            status,
+            "valid" | "invalid" | "deactivated" | "revoked" | "expired"
+        );
+        if self == Self::Account || is_final {
+            Durability::Full
+        } else {
+            Durability::Relaxed
         }
     }
 
@@ -88,7 +106,8 @@ impl std::fmt::Debug for EabKey {
 /// ACME state.
 pub trait AcmeStore {
     /// Creates an object; an existing id (or account thumbprint) is
-    /// [`StoreError::AlreadyExists`]. The stored revision starts at 1.
+    /// [`StoreError::AlreadyExists`]. The stored revision starts at 1. Durable for accounts
+    /// and final statuses, relaxed otherwise (module documentation).
     fn create_object(
         &self,
         kind: AcmeKind,
@@ -108,7 +127,8 @@ pub trait AcmeStore {
         owner: &str,
     ) -> impl Future<Output = Result<Vec<AcmeObject>, StoreError>> + Send;
     /// Replaces status and data if the stored revision is still `object.revision`;
-    /// `Ok(false)` when someone else updated it first (re-read and retry).
+    /// `Ok(false)` when someone else updated it first (re-read and retry). Durable for
+    /// accounts and final statuses, relaxed otherwise (module documentation).
     fn update_object(
         &self,
         kind: AcmeKind,
@@ -118,7 +138,7 @@ pub trait AcmeStore {
     /// on first use, `Ok(false)` when it was used before (refuse the request), across
     /// instances and restarts.
     ///
-    /// Unlike every other write this one is relaxed: it survives a process crash (SIGKILL
+    /// Like the transient ACME steps this write is relaxed: it survives a process crash (SIGKILL
     /// included) but an OS crash or power loss can drop the last uses recorded, so such a
     /// nonce could be accepted once more before it expires. On SQLite a group commit made
     /// only of nonce uses runs with `synchronous=NORMAL` (WAL) and the next durable commit
@@ -155,26 +175,27 @@ pub trait AcmeStore {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
-fn eab_from_row(r: &AnyRow) -> Result<EabKey, StoreError> {
+fn eab_from_row(r: &Row) -> Result<EabKey, StoreError> {
     Ok(EabKey {
-        key_id: r.try_get("key_id")?,
-        provisioner: r.try_get("provisioner")?,
-        hmac_key: r.try_get("hmac_key")?,
-        bound_account: r.try_get("bound_account")?,
+        key_id: r.text(0)?,
+        provisioner: r.text(1)?,
+        hmac_key: r.blob(2)?,
+        bound_account: r.opt_text(3)?,
     })
 }
 
-fn object_from_row(row: &AnyRow) -> Result<AcmeObject, StoreError> {
+fn object_from_row(row: &Row) -> Result<AcmeObject, StoreError> {
     Ok(AcmeObject {
-        id: row.try_get("id")?,
-        owner: row.try_get("owner")?,
-        status: row.try_get("status")?,
-        expires_at: row.try_get("expires_at")?,
-        data: row.try_get("data")?,
-        revision: row.try_get("revision")?,
+        id: row.text(0)?,
+        owner: row.text(1)?,
+        status: row.text(2)?,
+        expires_at: row.int(3)?,
+        data: row.text(4)?,
+        revision: row.int(5)?,
     })
 }
 
+/// The columns [`object_from_row`] reads, in its order.
 const OBJECT_COLUMNS: &str = "id, owner, status, expires_at, data, revision";
 
 fn check_object(o: &AcmeObject) -> Result<(), StoreError> {
@@ -186,27 +207,27 @@ fn check_object(o: &AcmeObject) -> Result<(), StoreError> {
 impl AcmeStore for Store {
     async fn create_object(&self, kind: AcmeKind, object: AcmeObject) -> Result<(), StoreError> {
         check_object(&object)?;
-        let sql = self
-            .dialect()
-            .sql(format!(
-                "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, created_at) \
-             VALUES (?, ?, ?, ?, ?, 1, ?)",
-                kind.table()
-            ))
-            .0;
-        self.write(move |c| {
-            let (sql, object) = (sql.clone(), object.clone());
+        let d = self.dialect();
+        let durability = kind.durability(&object.status);
+        self.write_with(durability, move |c| {
+            let object = object.clone();
             Box::pin(async move {
-                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&object.id)
-                    .bind(&object.owner)
-                    .bind(&object.status)
-                    .bind(object.expires_at)
-                    .bind(&object.data)
-                    .bind(crate::now())
-                    .execute(c)
-                    .await?
-                    .rows_affected();
+                let sql = format!(
+                    "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, \
+                     created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                    kind.table()
+                );
+                let n = c
+                    .exec(
+                        d.statement(sql)
+                            .bind(&object.id)
+                            .bind(&object.owner)
+                            .bind(&object.status)
+                            .bind(object.expires_at)
+                            .bind(&object.data)
+                            .bind(crate::now()),
+                    )
+                    .await?;
                 if n == 0 {
                     return Err(StoreError::AlreadyExists {
                         what: kind.what(),
@@ -225,10 +246,7 @@ impl AcmeStore for Store {
             OBJECT_COLUMNS,
             &format!("{} WHERE id = ?", kind.table()),
         );
-        let row = sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = Statement::new(sql).bind(id).fetch_optional(self).await?;
         row.as_ref().map(object_from_row).transpose()
     }
 
@@ -238,32 +256,32 @@ impl AcmeStore for Store {
             OBJECT_COLUMNS,
             &format!("{} WHERE owner = ? ORDER BY created_at, id", kind.table()),
         );
-        let rows = sqlx::query(sql).bind(owner).fetch_all(self.pool()).await?;
+        let rows = Statement::new(sql).bind(owner).fetch_all(self).await?;
         rows.iter().map(object_from_row).collect()
     }
 
     async fn update_object(&self, kind: AcmeKind, object: AcmeObject) -> Result<bool, StoreError> {
         check_object(&object)?;
-        let sql = self
-            .dialect()
-            .sql(format!(
-                "UPDATE {} SET status = ?, expires_at = ?, data = ?, revision = revision + 1 \
-             WHERE id = ? AND revision = ?",
-                kind.table()
-            ))
-            .0;
-        self.write(move |c| {
-            let (sql, object) = (sql.clone(), object.clone());
+        let d = self.dialect();
+        let durability = kind.durability(&object.status);
+        self.write_with(durability, move |c| {
+            let object = object.clone();
             Box::pin(async move {
-                let n = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&object.status)
-                    .bind(object.expires_at)
-                    .bind(&object.data)
-                    .bind(&object.id)
-                    .bind(object.revision)
-                    .execute(c)
-                    .await?
-                    .rows_affected();
+                let sql = format!(
+                    "UPDATE {} SET status = ?, expires_at = ?, data = ?, \
+                     revision = revision + 1 WHERE id = ? AND revision = ?",
+                    kind.table()
+                );
+                let n = c
+                    .exec(
+                        d.statement(sql)
+                            .bind(&object.status)
+                            .bind(object.expires_at)
+                            .bind(&object.data)
+                            .bind(&object.id)
+                            .bind(object.revision),
+                    )
+                    .await?;
                 Ok(n == 1)
             })
         })
@@ -276,14 +294,15 @@ impl AcmeStore for Store {
         self.write_with(Durability::Relaxed, move |c| {
             let nonce = nonce.clone();
             Box::pin(async move {
-                let n = sqlx::query(
-                    d.sql("INSERT IGNORE INTO acme_nonces (nonce, expires_at) VALUES (?, ?)"),
-                )
-                .bind(&nonce)
-                .bind(expires_at)
-                .execute(c)
-                .await?
-                .rows_affected();
+                let n = c
+                    .exec(
+                        d.statement(
+                            "INSERT IGNORE INTO acme_nonces (nonce, expires_at) VALUES (?, ?)",
+                        )
+                        .bind(&nonce)
+                        .bind(expires_at),
+                    )
+                    .await?;
                 Ok(n == 1)
             })
         })
@@ -297,18 +316,19 @@ impl AcmeStore for Store {
         self.write(move |c| {
             let key = key.clone();
             Box::pin(async move {
-                let n = sqlx::query(d.sql(
-                    "INSERT IGNORE INTO acme_eab_keys (key_id, provisioner, hmac_key, \
-                     bound_account, created_at) VALUES (?, ?, ?, ?, ?)",
-                ))
-                .bind(&key.key_id)
-                .bind(&key.provisioner)
-                .bind(&key.hmac_key)
-                .bind(key.bound_account.as_deref())
-                .bind(crate::now())
-                .execute(c)
-                .await?
-                .rows_affected();
+                let n = c
+                    .exec(
+                        d.statement(
+                            "INSERT IGNORE INTO acme_eab_keys (key_id, provisioner, hmac_key, \
+                             bound_account, created_at) VALUES (?, ?, ?, ?, ?)",
+                        )
+                        .bind(&key.key_id)
+                        .bind(&key.provisioner)
+                        .bind(&key.hmac_key)
+                        .bind(key.bound_account.as_deref())
+                        .bind(crate::now()),
+                    )
+                    .await?;
                 if n == 0 {
                     return Err(StoreError::AlreadyExists {
                         what: "EAB key",
@@ -322,24 +342,28 @@ impl AcmeStore for Store {
     }
 
     async fn eab_key(&self, key_id: &str) -> Result<Option<EabKey>, StoreError> {
-        let row = sqlx::query(self.dialect().sql(
-            "SELECT key_id, provisioner, hmac_key, bound_account FROM acme_eab_keys \
+        let row = self
+            .dialect()
+            .statement(
+                "SELECT key_id, provisioner, hmac_key, bound_account FROM acme_eab_keys \
              WHERE key_id = ?",
-        ))
-        .bind(key_id)
-        .fetch_optional(self.pool())
-        .await?;
+            )
+            .bind(key_id)
+            .fetch_optional(self)
+            .await?;
         row.as_ref().map(eab_from_row).transpose()
     }
 
     async fn eab_keys(&self, provisioner: &str) -> Result<Vec<EabKey>, StoreError> {
-        let rows = sqlx::query(self.dialect().sql(
-            "SELECT key_id, provisioner, hmac_key, bound_account FROM acme_eab_keys \
+        let rows = self
+            .dialect()
+            .statement(
+                "SELECT key_id, provisioner, hmac_key, bound_account FROM acme_eab_keys \
              WHERE provisioner = ? ORDER BY key_id",
-        ))
-        .bind(provisioner)
-        .fetch_all(self.pool())
-        .await?;
+            )
+            .bind(provisioner)
+            .fetch_all(self)
+            .await?;
         rows.iter().map(eab_from_row).collect()
     }
 
@@ -352,14 +376,15 @@ impl AcmeStore for Store {
         self.write(move |c| {
             let (provisioner, key_id) = (provisioner.clone(), key_id.clone());
             Box::pin(async move {
-                let n = sqlx::query(
-                    d.sql("DELETE FROM acme_eab_keys WHERE provisioner = ? AND key_id = ?"),
-                )
-                .bind(&provisioner)
-                .bind(&key_id)
-                .execute(c)
-                .await?
-                .rows_affected();
+                let n = c
+                    .exec(
+                        d.statement(
+                            "DELETE FROM acme_eab_keys WHERE provisioner = ? AND key_id = ?",
+                        )
+                        .bind(&provisioner)
+                        .bind(&key_id),
+                    )
+                    .await?;
                 Ok(n == 1)
             })
         })
@@ -372,18 +397,52 @@ impl AcmeStore for Store {
         self.write(move |c| {
             let (account, key_id) = (account.clone(), key_id.clone());
             Box::pin(async move {
-                let n = sqlx::query(d.sql(
-                    "UPDATE acme_eab_keys SET bound_account = ? \
-                     WHERE key_id = ? AND bound_account IS NULL",
-                ))
-                .bind(&account)
-                .bind(&key_id)
-                .execute(c)
-                .await?
-                .rows_affected();
+                let n = c
+                    .exec(
+                        d.statement(
+                            "UPDATE acme_eab_keys SET bound_account = ? \
+                             WHERE key_id = ? AND bound_account IS NULL",
+                        )
+                        .bind(&account)
+                        .bind(&key_id),
+                    )
+                    .await?;
                 Ok(n == 1)
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which ACME writes may skip the disk flush: the documented contract of this module.
+    #[test]
+    fn only_transient_steps_of_orders_and_authorizations_are_relaxed() {
+        for kind in [
+            AcmeKind::Order,
+            AcmeKind::Authorization,
+            AcmeKind::Challenge,
+        ] {
+            for status in ["pending", "ready", "processing"] {
+                assert_eq!(
+                    kind.durability(status),
+                    Durability::Relaxed,
+                    "{kind:?} {status}"
+                );
+            }
+            for status in ["valid", "invalid", "deactivated", "revoked", "expired"] {
+                assert_eq!(
+                    kind.durability(status),
+                    Durability::Full,
+                    "{kind:?} {status}"
+                );
+            }
+        }
+        for status in ["valid", "deactivated", "revoked", "pending"] {
+            assert_eq!(AcmeKind::Account.durability(status), Durability::Full);
+        }
     }
 }

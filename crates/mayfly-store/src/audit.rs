@@ -1,8 +1,7 @@
 //! The audit log of issuance, revocation and refusal.
 
-use sqlx::Row;
-
 use crate::error::StoreError;
+use crate::sql::WriteConn;
 use crate::store::Store;
 
 /// One audit event.
@@ -53,25 +52,27 @@ impl AuditLog for Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<(i64, AuditEvent)>, StoreError> {
-        let rows = sqlx::query(self.dialect().sql(
-            "SELECT id, at, event, serial, subject, provisioner, detail FROM audit_log \
+        let rows = self
+            .dialect()
+            .statement(
+                "SELECT id, at, event, serial, subject, provisioner, detail FROM audit_log \
              WHERE id > ? ORDER BY id LIMIT ?",
-        ))
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
+            )
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get("id")?,
+                    r.int(0)?,
                     AuditEvent {
-                        at: r.try_get("at")?,
-                        event: r.try_get("event")?,
-                        serial: r.try_get("serial")?,
-                        subject: r.try_get("subject")?,
-                        provisioner: r.try_get("provisioner")?,
-                        detail: r.try_get("detail")?,
+                        at: r.int(1)?,
+                        event: r.text(2)?,
+                        serial: r.opt_text(3)?,
+                        subject: r.opt_text(4)?,
+                        provisioner: r.opt_text(5)?,
+                        detail: r.text(6)?,
                     },
                 ))
             })
@@ -81,19 +82,17 @@ impl AuditLog for Store {
 
 /// Appends `event` inside the caller's transaction; returns its sequence number.
 pub(crate) async fn insert_audit(
-    c: &mut sqlx::AnyConnection,
+    c: &mut dyn WriteConn,
     d: crate::dialect::Dialect,
     event: &AuditEvent,
 ) -> Result<i64, StoreError> {
     let mysql = d == crate::dialect::Dialect::Mysql;
     let returning = if mysql { "" } else { " RETURNING id" };
-    let sql = d
-        .sql(format!(
+    let insert = d
+        .statement(format!(
             "INSERT INTO audit_log (at, event, serial, subject, provisioner, detail) \
              VALUES (?, ?, ?, ?, ?, ?){returning}"
         ))
-        .0;
-    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(event.at)
         .bind(&event.event)
         .bind(event.serial.as_deref())
@@ -101,13 +100,11 @@ pub(crate) async fn insert_audit(
         .bind(event.provisioner.as_deref())
         .bind(&event.detail);
     if mysql {
-        query.execute(&mut *c).await?;
-        let row = sqlx::query("SELECT LAST_INSERT_ID()")
-            .fetch_one(&mut *c)
-            .await?;
-        Ok(row.try_get(0)?)
+        c.exec(insert).await?;
+        c.fetch_row(d.statement("SELECT LAST_INSERT_ID()"))
+            .await?
+            .int(0)
     } else {
-        let row = query.fetch_one(&mut *c).await?;
-        Ok(row.try_get(0)?)
+        c.fetch_row(insert).await?.int(0)
     }
 }

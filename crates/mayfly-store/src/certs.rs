@@ -1,9 +1,7 @@
 //! Issued certificates, revocations and one-time token ids.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
-
 use crate::error::{StoreError, check_len};
+use crate::sql::{Row, Statement, WriteConn};
 use crate::store::Store;
 
 /// Longest serial (hex), token id, provisioner or issuer name the store accepts.
@@ -119,6 +117,7 @@ pub trait TokenReplay {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// The columns [`cert_from_row`] reads, in its order.
 const CERT_COLUMNS: &str = "serial, der, subject, sans, not_before, not_after, provisioner, issuer";
 
 fn check_cert(cert: &CertificateRecord) -> Result<(), StoreError> {
@@ -138,30 +137,33 @@ fn check_cert(cert: &CertificateRecord) -> Result<(), StoreError> {
 }
 
 async fn insert_cert(
-    conn: &mut AnyConnection,
-    store_dialect: crate::dialect::Dialect,
+    conn: &mut dyn WriteConn,
+    dialect: crate::dialect::Dialect,
     cert: &CertificateRecord,
 ) -> Result<(), StoreError> {
     let sans = serde_json::to_string(&cert.sans).map_err(|e| StoreError::InvalidInput {
         field: "sans",
         reason: e.to_string(),
     })?;
-    let inserted = sqlx::query(store_dialect.sql(
-        "INSERT IGNORE INTO certificates (serial, der, subject, sans, not_before, not_after, \
-         provisioner, issuer, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    ))
-    .bind(&cert.serial)
-    .bind(cert.der.as_deref())
-    .bind(&cert.subject)
-    .bind(sans)
-    .bind(cert.not_before)
-    .bind(cert.not_after)
-    .bind(&cert.provisioner)
-    .bind(&cert.issuer)
-    .bind(crate::now())
-    .execute(conn)
-    .await?
-    .rows_affected();
+    let inserted = conn
+        .exec(
+            dialect
+                .statement(
+                    "INSERT IGNORE INTO certificates (serial, der, subject, sans, not_before, \
+                     not_after, provisioner, issuer, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&cert.serial)
+                .bind(cert.der.as_ref())
+                .bind(&cert.subject)
+                .bind(sans)
+                .bind(cert.not_before)
+                .bind(cert.not_after)
+                .bind(&cert.provisioner)
+                .bind(&cert.issuer)
+                .bind(crate::now()),
+        )
+        .await?;
     if inserted == 0 {
         return Err(StoreError::DuplicateSerial(cert.serial.clone()));
     }
@@ -169,50 +171,52 @@ async fn insert_cert(
 }
 
 async fn insert_token(
-    conn: &mut AnyConnection,
+    conn: &mut dyn WriteConn,
     dialect: crate::dialect::Dialect,
     jti: &str,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
-    let inserted =
-        sqlx::query(dialect.sql("INSERT IGNORE INTO used_tokens (jti, expires_at) VALUES (?, ?)"))
-            .bind(jti)
-            .bind(expires_at)
-            .execute(conn)
-            .await?
-            .rows_affected();
+    let inserted = conn
+        .exec(
+            dialect
+                .statement("INSERT IGNORE INTO used_tokens (jti, expires_at) VALUES (?, ?)")
+                .bind(jti)
+                .bind(expires_at),
+        )
+        .await?;
     Ok(inserted == 1)
 }
 
-fn cert_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {
-    let sans: String = row.try_get("sans")?;
+fn cert_from_row(row: &Row) -> Result<CertificateRecord, StoreError> {
+    let sans = row.text(3)?;
     Ok(CertificateRecord {
-        serial: row.try_get("serial")?,
-        der: row.try_get("der")?,
-        subject: row.try_get("subject")?,
+        serial: row.text(0)?,
+        der: row.opt_blob(1)?,
+        subject: row.text(2)?,
         sans: serde_json::from_str(&sans).map_err(|e| StoreError::Corrupt {
             what: "certificate SANs",
             reason: e.to_string(),
         })?,
-        not_before: row.try_get("not_before")?,
-        not_after: row.try_get("not_after")?,
-        provisioner: row.try_get("provisioner")?,
-        issuer: row.try_get("issuer")?,
+        not_before: row.int(4)?,
+        not_after: row.int(5)?,
+        provisioner: row.text(6)?,
+        issuer: row.text(7)?,
     })
 }
 
-fn revocation_from_row(row: &AnyRow) -> Result<RevocationRecord, StoreError> {
+fn revocation_from_row(row: &Row) -> Result<RevocationRecord, StoreError> {
     Ok(RevocationRecord {
-        serial: row.try_get("serial")?,
-        revoked_at: row.try_get("revoked_at")?,
-        reason: row.try_get("reason")?,
-        reason_text: row.try_get("reason_text")?,
-        revoked_by: row.try_get("revoked_by")?,
-        issuer: row.try_get("issuer")?,
-        not_after: row.try_get("not_after")?,
+        serial: row.text(0)?,
+        revoked_at: row.int(1)?,
+        reason: row.int(2)?,
+        reason_text: row.text(3)?,
+        revoked_by: row.text(4)?,
+        issuer: row.text(5)?,
+        not_after: row.opt_int(6)?,
     })
 }
 
+/// The columns [`revocation_from_row`] reads, in its order.
 const REVOCATION_COLUMNS: &str =
     "serial, revoked_at, reason, reason_text, revoked_by, issuer, not_after";
 
@@ -281,9 +285,9 @@ impl CertificateStore for Store {
             CERT_COLUMNS,
             "certificates WHERE serial = ?",
         );
-        let row = sqlx::query(sql)
+        let row = Statement::new(sql)
             .bind(serial)
-            .fetch_optional(self.pool())
+            .fetch_optional(self)
             .await?;
         row.as_ref().map(cert_from_row).transpose()
     }
@@ -298,10 +302,10 @@ impl CertificateStore for Store {
             CERT_COLUMNS,
             "certificates WHERE serial > ? ORDER BY serial LIMIT ?",
         );
-        let rows = sqlx::query(sql)
+        let rows = Statement::new(sql)
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))
-            .fetch_all(self.pool())
+            .fetch_all(self)
             .await?;
         rows.iter().map(cert_from_row).collect()
     }
@@ -313,31 +317,35 @@ impl RevocationStore for Store {
         check_len("revoked by", &record.revoked_by, MAX_KEY_LEN)?;
         check_len("issuer", &record.issuer, MAX_KEY_LEN)?;
         let d = self.dialect();
+        let serial = record.serial.clone();
         self.write(move |c| {
             let record = record.clone();
             Box::pin(async move {
-                sqlx::query(d.sql(
-                    "INSERT IGNORE INTO revocations (serial, revoked_at, reason, reason_text, \
-                     revoked_by, issuer, not_after) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ))
-                .bind(&record.serial)
-                .bind(record.revoked_at)
-                .bind(record.reason)
-                .bind(&record.reason_text)
-                .bind(&record.revoked_by)
-                .bind(&record.issuer)
-                .bind(record.not_after)
-                .execute(&mut *c)
-                .await?;
-                let sql = crate::select(d, REVOCATION_COLUMNS, "revocations WHERE serial = ?");
-                let row = sqlx::query(sql)
+                c.exec(
+                    d.statement(
+                        "INSERT IGNORE INTO revocations (serial, revoked_at, reason, \
+                         reason_text, revoked_by, issuer, not_after) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    )
                     .bind(&record.serial)
-                    .fetch_one(&mut *c)
-                    .await?;
-                revocation_from_row(&row)
+                    .bind(record.revoked_at)
+                    .bind(record.reason)
+                    .bind(&record.reason_text)
+                    .bind(&record.revoked_by)
+                    .bind(&record.issuer)
+                    .bind(record.not_after),
+                )
+                .await
+                .map(drop)
             })
         })
-        .await
+        .await?;
+        // Revocations are never changed or deleted: the committed row is the one stored first.
+        self.revocation(&serial)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: "revocation",
+                reason: format!("serial {serial} is missing right after it was stored"),
+            })
     }
 
     async fn revocation(&self, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
@@ -346,9 +354,9 @@ impl RevocationStore for Store {
             REVOCATION_COLUMNS,
             "revocations WHERE serial = ?",
         );
-        let row = sqlx::query(sql)
+        let row = Statement::new(sql)
             .bind(serial)
-            .fetch_optional(self.pool())
+            .fetch_optional(self)
             .await?;
         row.as_ref().map(revocation_from_row).transpose()
     }
@@ -364,10 +372,10 @@ impl RevocationStore for Store {
             "revocations WHERE issuer = ? AND (not_after IS NULL OR not_after >= ?) \
              ORDER BY serial",
         );
-        let rows = sqlx::query(sql)
+        let rows = Statement::new(sql)
             .bind(issuer)
             .bind(now)
-            .fetch_all(self.pool())
+            .fetch_all(self)
             .await?;
         rows.iter().map(revocation_from_row).collect()
     }

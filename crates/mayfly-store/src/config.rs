@@ -141,30 +141,38 @@ impl DbConfig {
         }
     }
 
+    /// The SQLite database's options (`dataSource` a path or a `sqlite:` URL).
+    fn sqlite_options(&self) -> Result<SqliteConnectOptions, StoreError> {
+        let ds = self.data_source.trim();
+        if ds.is_empty() {
+            return Err(StoreError::Config(
+                "SQLite dataSource (a file path) is empty".into(),
+            ));
+        }
+        let opts: SqliteConnectOptions = if ds.starts_with("sqlite:") {
+            ds.parse()?
+        } else {
+            let dir = Path::new(ds).parent().filter(|d| !d.as_os_str().is_empty());
+            if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+                return Err(StoreError::Config(format!(
+                    "the SQLite dataSource's directory {} does not exist",
+                    dir.display()
+                )));
+            }
+            SqliteConnectOptions::new().filename(ds)
+        };
+        Ok(opts.create_if_missing(true))
+    }
+
+    /// The SQLite database file.
+    pub(crate) fn sqlite_path(&self) -> Result<std::path::PathBuf, StoreError> {
+        Ok(self.sqlite_options()?.get_filename().to_owned())
+    }
+
     /// Connect options for the store's own database.
     pub(crate) fn connect_options(&self) -> Result<AnyConnectOptions, StoreError> {
         let url = match self.db_type {
-            DbType::Sqlite => {
-                let ds = self.data_source.trim();
-                if ds.is_empty() {
-                    return Err(StoreError::Config(
-                        "SQLite dataSource (a file path) is empty".into(),
-                    ));
-                }
-                let opts: SqliteConnectOptions = if ds.starts_with("sqlite:") {
-                    ds.parse()?
-                } else {
-                    let dir = Path::new(ds).parent().filter(|d| !d.as_os_str().is_empty());
-                    if let Some(dir) = dir.filter(|d| !d.is_dir()) {
-                        return Err(StoreError::Config(format!(
-                            "the SQLite dataSource's directory {} does not exist",
-                            dir.display()
-                        )));
-                    }
-                    SqliteConnectOptions::new().filename(ds)
-                };
-                opts.create_if_missing(true).to_url_lossy().to_string()
-            }
+            DbType::Sqlite => self.sqlite_options()?.to_url_lossy().to_string(),
             _ => {
                 let url = self.server_url()?;
                 match self.database_name()? {

@@ -1,9 +1,8 @@
 //! CRL numbering and the last CRL per issuer, with a lock so one instance builds each CRL.
 
-use sqlx::Row;
-
 use crate::certs::MAX_KEY_LEN;
 use crate::error::{StoreError, check_len};
+use crate::sql::{Statement, WriteConn};
 use crate::store::Store;
 
 /// The last CRL published for an issuer.
@@ -53,7 +52,17 @@ pub trait CrlStateStore {
 }
 
 /// Creates the issuer's row if missing and locks it until the transaction ends.
-const ENSURE_ROW: &str = "INSERT INTO crl_state (issuer, crl_number) VALUES (?, 0)";
+async fn ensure_row(
+    c: &mut dyn WriteConn,
+    d: crate::dialect::Dialect,
+    issuer: &str,
+) -> Result<(), StoreError> {
+    let sql = d.ensure_row(
+        "INSERT INTO crl_state (issuer, crl_number) VALUES (?, 0)",
+        "issuer",
+    );
+    c.exec(Statement::new(sql).bind(issuer)).await.map(drop)
+}
 
 impl CrlStateStore for Store {
     async fn lock_crl(
@@ -69,27 +78,27 @@ impl CrlStateStore for Store {
         self.write(move |c| {
             let (issuer, owner) = (issuer.clone(), owner.clone());
             Box::pin(async move {
-                sqlx::query(d.ensure_row(ENSURE_ROW, "issuer"))
+                ensure_row(c, d, &issuer).await?;
+                c.exec(
+                    d.statement(
+                        "UPDATE crl_state SET lock_owner = ?, lock_until = ? WHERE issuer = ? \
+                         AND (lock_owner IS NULL OR lock_until < ? OR lock_owner = ?)",
+                    )
+                    .bind(&owner)
+                    .bind(until)
                     .bind(&issuer)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query(d.sql(
-                    "UPDATE crl_state SET lock_owner = ?, lock_until = ? WHERE issuer = ? AND \
-                     (lock_owner IS NULL OR lock_until < ? OR lock_owner = ?)",
-                ))
-                .bind(&owner)
-                .bind(until)
-                .bind(&issuer)
-                .bind(now)
-                .bind(&owner)
-                .execute(&mut *c)
+                    .bind(now)
+                    .bind(&owner),
+                )
                 .await?;
                 // Affected-row counts differ between backends for unchanged rows: read back.
-                let row = sqlx::query(d.sql("SELECT lock_owner FROM crl_state WHERE issuer = ?"))
-                    .bind(&issuer)
-                    .fetch_one(&mut *c)
+                let row = c
+                    .fetch_row(
+                        d.statement("SELECT lock_owner FROM crl_state WHERE issuer = ?")
+                            .bind(&issuer),
+                    )
                     .await?;
-                Ok(row.try_get::<Option<String>, _>(0)?.as_deref() == Some(owner.as_str()))
+                Ok(row.opt_text(0)?.as_deref() == Some(owner.as_str()))
             })
         })
         .await
@@ -100,15 +109,16 @@ impl CrlStateStore for Store {
         self.write(move |c| {
             let (issuer, owner) = (issuer.clone(), owner.clone());
             Box::pin(async move {
-                sqlx::query(d.sql(
-                    "UPDATE crl_state SET lock_owner = NULL, lock_until = NULL \
-                     WHERE issuer = ? AND lock_owner = ?",
-                ))
-                .bind(&issuer)
-                .bind(&owner)
-                .execute(c)
-                .await?;
-                Ok(())
+                c.exec(
+                    d.statement(
+                        "UPDATE crl_state SET lock_owner = NULL, lock_until = NULL \
+                         WHERE issuer = ? AND lock_owner = ?",
+                    )
+                    .bind(&issuer)
+                    .bind(&owner),
+                )
+                .await
+                .map(drop)
             })
         })
         .await
@@ -120,21 +130,20 @@ impl CrlStateStore for Store {
         self.write(move |c| {
             let issuer = issuer.clone();
             Box::pin(async move {
-                sqlx::query(d.ensure_row(ENSURE_ROW, "issuer"))
-                    .bind(&issuer)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query(
-                    d.sql("UPDATE crl_state SET crl_number = crl_number + 1 WHERE issuer = ?"),
+                ensure_row(c, d, &issuer).await?;
+                c.exec(
+                    d.statement(
+                        "UPDATE crl_state SET crl_number = crl_number + 1 WHERE issuer = ?",
+                    )
+                    .bind(&issuer),
                 )
-                .bind(&issuer)
-                .execute(&mut *c)
                 .await?;
-                let row = sqlx::query(d.sql("SELECT crl_number FROM crl_state WHERE issuer = ?"))
-                    .bind(&issuer)
-                    .fetch_one(&mut *c)
-                    .await?;
-                Ok(row.try_get(0)?)
+                c.fetch_row(
+                    d.statement("SELECT crl_number FROM crl_state WHERE issuer = ?")
+                        .bind(&issuer),
+                )
+                .await?
+                .int(0)
             })
         })
         .await
@@ -146,38 +155,33 @@ impl CrlStateStore for Store {
         self.write(move |c| {
             let (issuer, crl) = (issuer.clone(), crl.clone());
             Box::pin(async move {
-                sqlx::query(d.ensure_row(ENSURE_ROW, "issuer"))
-                    .bind(&issuer)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query(d.sql(
-                    "UPDATE crl_state SET last_number = ?, crl_der = ?, this_update = ? \
-                     WHERE issuer = ?",
-                ))
-                .bind(crl.number)
-                .bind(&crl.der)
-                .bind(crl.this_update)
-                .bind(&issuer)
-                .execute(&mut *c)
-                .await?;
-                Ok(())
+                ensure_row(c, d, &issuer).await?;
+                c.exec(
+                    d.statement(
+                        "UPDATE crl_state SET last_number = ?, crl_der = ?, this_update = ? \
+                         WHERE issuer = ?",
+                    )
+                    .bind(crl.number)
+                    .bind(&crl.der)
+                    .bind(crl.this_update)
+                    .bind(&issuer),
+                )
+                .await
+                .map(drop)
             })
         })
         .await
     }
 
     async fn last_crl(&self, issuer: &str) -> Result<Option<CrlRecord>, StoreError> {
-        let row = sqlx::query(
-            self.dialect()
-                .sql("SELECT last_number, crl_der, this_update FROM crl_state WHERE issuer = ?"),
-        )
-        .bind(issuer)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = self
+            .dialect()
+            .statement("SELECT last_number, crl_der, this_update FROM crl_state WHERE issuer = ?")
+            .bind(issuer)
+            .fetch_optional(self)
+            .await?;
         let Some(row) = row else { return Ok(None) };
-        let number: Option<i64> = row.try_get("last_number")?;
-        let der: Option<Vec<u8>> = row.try_get("crl_der")?;
-        let this_update: Option<i64> = row.try_get("this_update")?;
+        let (number, der, this_update) = (row.opt_int(0)?, row.opt_blob(1)?, row.opt_int(2)?);
         Ok(match (number, der, this_update) {
             (Some(number), Some(der), Some(this_update)) => Some(CrlRecord {
                 number,

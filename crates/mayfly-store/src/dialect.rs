@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use sqlx::AssertSqlSafe;
 
+use crate::sql::Statement;
+
 /// The SQL dialect of a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -16,6 +18,11 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
+    /// [`Dialect::sql`] as a statement of the write path, to bind values to.
+    pub(crate) fn statement(self, portable: impl Into<Cow<'static, str>>) -> Statement {
+        Statement::new(self.sql(portable))
+    }
+
     /// Turns portable SQL into this dialect's: `?` placeholders become `$1, $2, ...` on
     /// PostgreSQL, and `INSERT IGNORE INTO` (insert-if-absent) is spelled per backend.
     /// Statements here never hold a literal `?`.

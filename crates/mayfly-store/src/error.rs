@@ -59,11 +59,17 @@ pub enum StoreError {
     /// The database driver failed (connection, I/O, constraint, ...).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The embedded SQLite library failed on the write path (I/O, disk full, lock, ...).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The transaction holding this write could not be committed: nothing was stored.
     #[error("the write could not be committed: {0}")]
     Commit(String),
-    /// The background writer stopped (the runtime is shutting down).
-    #[error("the store's writer task has stopped")]
+    /// A read was cut short (the runtime is shutting down).
+    #[error("the read was interrupted: {0}")]
+    Interrupted(String),
+    /// SQLite's writer thread is gone (it panicked), so no write can be acknowledged.
+    #[error("the store's writer thread has stopped")]
     WriterStopped,
 }
 
@@ -73,7 +79,11 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Database(_) | Self::Commit(_) | Self::WriterStopped
+            Self::Database(_)
+                | Self::Sqlite(_)
+                | Self::Commit(_)
+                | Self::Interrupted(_)
+                | Self::WriterStopped
         )
     }
 }

@@ -9,17 +9,20 @@
 //! [`CertificateStore`], [`RevocationStore`], [`TokenReplay`], [`CrlStateStore`],
 //! [`RegistryStore`], [`AcmeStore`] and [`AuditLog`].
 //!
-//! All three backends run through sqlx's `Any` driver with one set of portable SQL; the few
-//! differences (placeholders, insert-if-absent, upserts, column types) live in one dialect
-//! module. Rows are plain types: serials as lowercase hex, DER as bytes, times as unix
-//! seconds, protocol documents (provisioners, ACME objects) as JSON text.
+//! All three backends share one set of portable SQL; the few differences (placeholders,
+//! insert-if-absent, upserts, column types) live in one dialect module. The servers run it
+//! through sqlx's `Any` driver; SQLite runs it directly on rusqlite connections, so a
+//! statement costs no hand-off to a connection thread. Rows are plain types: serials as
+//! lowercase hex, DER as bytes, times as unix seconds, protocol documents (provisioners, ACME
+//! objects) as JSON text.
 //!
 //! Every write returns only once it is durable. On SQLite (WAL, `synchronous=FULL`) the
-//! writes of all tasks are group-committed by one writer task (a failed write is rolled back
-//! alone, in a savepoint); several processes may share the file. On the servers each write
-//! is its own transaction, retried when the server picks it as a deadlock victim. The one
-//! exception is [`AcmeStore::record_nonce_use`], which survives a process crash but not
-//! necessarily an OS crash or power loss (see its documentation).
+//! writes of all tasks are group-committed by one writer thread (a failed write is rolled
+//! back alone, in a savepoint); several processes may share the file. On the servers each
+//! write is its own transaction, retried when the server picks it as a deadlock victim. The
+//! exceptions are ACME nonce uses and the transient steps of ACME orders and authorizations,
+//! which survive a process crash but not necessarily an OS crash or power loss (see
+//! [`AcmeStore`]).
 //!
 //! ```
 //! use mayfly_store::{DbConfig, Store, TokenReplay};
@@ -48,6 +51,7 @@ mod dialect;
 mod error;
 mod prune;
 mod registry;
+mod sql;
 mod store;
 
 pub use acme::{AcmeKind, AcmeObject, AcmeStore, EabKey};

@@ -25,23 +25,27 @@ impl Store {
         let d = self.dialect();
         self.write(move |c| {
             Box::pin(async move {
-                let tokens = sqlx::query(d.sql("DELETE FROM used_tokens WHERE expires_at < ?"))
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
-                let nonces = sqlx::query(d.sql("DELETE FROM acme_nonces WHERE expires_at < ?"))
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
-                let certificate_ders = sqlx::query(d.sql(
-                    "UPDATE certificates SET der = NULL WHERE not_after < ? AND der IS NOT NULL",
-                ))
-                .bind(cutoff)
-                .execute(&mut *c)
-                .await?
-                .rows_affected();
+                let tokens = c
+                    .exec(
+                        d.statement("DELETE FROM used_tokens WHERE expires_at < ?")
+                            .bind(now),
+                    )
+                    .await?;
+                let nonces = c
+                    .exec(
+                        d.statement("DELETE FROM acme_nonces WHERE expires_at < ?")
+                            .bind(now),
+                    )
+                    .await?;
+                let certificate_ders = c
+                    .exec(
+                        d.statement(
+                            "UPDATE certificates SET der = NULL \
+                             WHERE not_after < ? AND der IS NOT NULL",
+                        )
+                        .bind(cutoff),
+                    )
+                    .await?;
                 Ok(PruneReport {
                     tokens,
                     nonces,

@@ -1,10 +1,9 @@
 //! Provisioners and admins for remote management, with a change counter for HA polling.
 
-use sqlx::{AnyConnection, Row};
-
 use crate::certs::MAX_KEY_LEN;
 use crate::dialect::Dialect;
 use crate::error::{StoreError, check_len};
+use crate::sql::{Statement, WriteConn};
 use crate::store::Store;
 
 /// Which registry an entry belongs to.
@@ -63,20 +62,20 @@ pub trait RegistryStore {
 
 const COUNTER: &str = "registry";
 
-async fn bump(conn: &mut AnyConnection, d: Dialect) -> Result<i64, StoreError> {
-    sqlx::query(d.ensure_row("INSERT INTO counters (name, value) VALUES (?, 0)", "name"))
-        .bind(COUNTER)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(d.sql("UPDATE counters SET value = value + 1 WHERE name = ?"))
-        .bind(COUNTER)
-        .execute(&mut *conn)
-        .await?;
-    let row = sqlx::query(d.sql("SELECT value FROM counters WHERE name = ?"))
-        .bind(COUNTER)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(row.try_get(0)?)
+async fn bump(conn: &mut dyn WriteConn, d: Dialect) -> Result<i64, StoreError> {
+    let create = d.ensure_row("INSERT INTO counters (name, value) VALUES (?, 0)", "name");
+    conn.exec(Statement::new(create).bind(COUNTER)).await?;
+    conn.exec(
+        d.statement("UPDATE counters SET value = value + 1 WHERE name = ?")
+            .bind(COUNTER),
+    )
+    .await?;
+    conn.fetch_row(
+        d.statement("SELECT value FROM counters WHERE name = ?")
+            .bind(COUNTER),
+    )
+    .await?
+    .int(0)
 }
 
 impl RegistryStore for Store {
@@ -95,19 +94,21 @@ impl RegistryStore for Store {
         self.write(move |c| {
             let (name, data) = (name.clone(), data.clone());
             Box::pin(async move {
-                sqlx::query(d.sql("DELETE FROM registry WHERE kind = ? AND name = ?"))
+                c.exec(
+                    d.statement("DELETE FROM registry WHERE kind = ? AND name = ?")
+                        .bind(kind.key())
+                        .bind(&name),
+                )
+                .await?;
+                c.exec(
+                    d.statement(
+                        "INSERT INTO registry (kind, name, data, updated_at) VALUES (?, ?, ?, ?)",
+                    )
                     .bind(kind.key())
                     .bind(&name)
-                    .execute(&mut *c)
-                    .await?;
-                sqlx::query(d.sql(
-                    "INSERT INTO registry (kind, name, data, updated_at) VALUES (?, ?, ?, ?)",
-                ))
-                .bind(kind.key())
-                .bind(&name)
-                .bind(&data)
-                .bind(crate::now())
-                .execute(&mut *c)
+                    .bind(&data)
+                    .bind(crate::now()),
+                )
                 .await?;
                 bump(c, d).await
             })
@@ -124,12 +125,13 @@ impl RegistryStore for Store {
         self.write(move |c| {
             let name = name.clone();
             Box::pin(async move {
-                let gone = sqlx::query(d.sql("DELETE FROM registry WHERE kind = ? AND name = ?"))
-                    .bind(kind.key())
-                    .bind(&name)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
+                let gone = c
+                    .exec(
+                        d.statement("DELETE FROM registry WHERE kind = ? AND name = ?")
+                            .bind(kind.key())
+                            .bind(&name),
+                    )
+                    .await?;
                 if gone == 0 {
                     return Ok(None);
                 }
@@ -140,34 +142,32 @@ impl RegistryStore for Store {
     }
 
     async fn entries(&self, kind: RegistryKind) -> Result<Vec<RegistryEntry>, StoreError> {
-        let rows = sqlx::query(
-            self.dialect()
-                .sql("SELECT name, data, updated_at FROM registry WHERE kind = ? ORDER BY name"),
-        )
-        .bind(kind.key())
-        .fetch_all(self.pool())
-        .await?;
+        let rows = self
+            .dialect()
+            .statement("SELECT name, data, updated_at FROM registry WHERE kind = ? ORDER BY name")
+            .bind(kind.key())
+            .fetch_all(self)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(RegistryEntry {
-                    name: r.try_get("name")?,
-                    data: r.try_get("data")?,
-                    updated_at: r.try_get("updated_at")?,
+                    name: r.text(0)?,
+                    data: r.text(1)?,
+                    updated_at: r.int(2)?,
                 })
             })
             .collect()
     }
 
     async fn registry_revision(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            self.dialect()
-                .sql("SELECT value FROM counters WHERE name = ?"),
-        )
-        .bind(COUNTER)
-        .fetch_optional(self.pool())
-        .await?;
+        let row = self
+            .dialect()
+            .statement("SELECT value FROM counters WHERE name = ?")
+            .bind(COUNTER)
+            .fetch_optional(self)
+            .await?;
         Ok(match row {
-            Some(r) => r.try_get(0)?,
+            Some(r) => r.int(0)?,
             None => 0,
         })
     }

@@ -5,13 +5,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::task::{Context, Poll, Waker};
+
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::DbConfig;
 use crate::dialect::{Dialect, SCHEMA_VERSION};
 use crate::error::StoreError;
+use crate::sql::{Row, SqliteReaders, Statement, WriteConn, any_query};
 
 /// How durable a write must be when it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,22 +43,28 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A handle to the store: cheap to clone, shared by every task of the process.
 ///
 /// Opened from step-ca's `db` block ([`DbConfig`]). On SQLite every write goes through one
-/// writer task that commits the writes waiting at that moment in a single durable
+/// writer thread that commits the writes waiting at that moment in a single durable
 /// transaction (WAL, `synchronous=FULL`; each write in its own savepoint), so a write is
-/// acknowledged only once it is on disk. On MySQL/MariaDB and PostgreSQL each write is its
-/// own transaction on a pooled connection.
+/// acknowledged only once it is on disk; the thread owns its connection and runs a batch's
+/// statements directly, with one hand-off per batch. Reads go through a pool. On
+/// MySQL/MariaDB and PostgreSQL each write is its own transaction on a pooled connection.
 ///
-/// ACME nonce uses ([`crate::AcmeStore::record_nonce_use`]) are the one exception: they are
-/// written with [`Durability::Relaxed`], which survives a process crash but not an OS crash.
+/// ACME nonce uses ([`crate::AcmeStore::record_nonce_use`]) and the transient steps of ACME
+/// orders and authorizations ([`crate::AcmeStore`]) are the exceptions: they are written with
+/// [`Durability::Relaxed`], which survives a process crash but not an OS crash.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
 struct Inner {
+    /// Server connections; on SQLite only migrations and integrity checks use it.
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite's writer thread.
     writer: Option<mpsc::Sender<Box<dyn Job>>>,
+    /// SQLite's read connections.
+    readers: Option<Arc<SqliteReaders>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -84,6 +93,9 @@ impl Store {
                 first.close().await?;
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    // A file connection does not go stale: no ping (a round trip to the
+                    // connection's thread) before each read.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             conn.execute(sqlx::AssertSqlSafe(format!(
@@ -106,25 +118,31 @@ impl Store {
             }
         };
         migrate(&pool, dialect).await?;
-        let writer = if dialect == Dialect::Sqlite {
-            let conn = pool.acquire().await?.detach();
+        let (writer, readers) = if dialect == Dialect::Sqlite {
+            let conn = open_sqlite_writer(config)?;
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-            tokio::spawn(run_writer(conn, rx));
-            Some(tx)
+            std::thread::Builder::new()
+                .name("mayfly-store-writer".into())
+                .spawn(move || run_writer(conn, rx))
+                .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
+            let busy = Duration::from_millis(u64::from(BUSY_TIMEOUT_MS));
+            let readers = SqliteReaders::new(config.sqlite_path()?, busy);
+            (Some(tx), Some(Arc::new(readers)))
         } else {
-            None
+            (None, None)
         };
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 dialect,
                 writer,
+                readers,
             }),
         })
     }
 
-    /// The pool reads run on.
-    pub(crate) fn pool(&self) -> &AnyPool {
+    /// The sqlx pool: the servers' connections (on SQLite, for migrations and checks only).
+    fn pool(&self) -> &AnyPool {
         &self.inner.pool
     }
 
@@ -187,7 +205,7 @@ impl Store {
     pub(crate) async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>
+        F: for<'c> Fn(&'c mut dyn WriteConn) -> BoxFuture<'c, Result<R, StoreError>>
             + Send
             + 'static,
     {
@@ -202,7 +220,7 @@ impl Store {
     ) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>
+        F: for<'c> Fn(&'c mut dyn WriteConn) -> BoxFuture<'c, Result<R, StoreError>>
             + Send
             + 'static,
     {
@@ -240,14 +258,14 @@ impl Store {
     /// One attempt of a server write: begin, run, commit (or roll back).
     async fn transaction<R, F>(&self, durability: Durability, op: &F) -> Result<R, StoreError>
     where
-        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>>,
+        F: for<'c> Fn(&'c mut dyn WriteConn) -> BoxFuture<'c, Result<R, StoreError>>,
     {
         let mut tx = self.inner.pool.begin().await?;
         if durability == Durability::Relaxed && self.dialect() == Dialect::Postgres {
             // Only this transaction: the commit returns before its WAL record is flushed.
             tx.execute("SET LOCAL synchronous_commit = off").await?;
         }
-        match op(&mut tx).await {
+        match op(&mut *tx).await {
             Ok(value) => {
                 tx.commit().await?;
                 Ok(value)
@@ -257,6 +275,39 @@ impl Store {
                 let _ = tx.rollback().await;
                 Err(e)
             }
+        }
+    }
+}
+
+impl Statement {
+    /// The first row this read returns, if any. On SQLite a point read runs in the calling
+    /// thread (it takes microseconds; a hand-off to another thread would cost more).
+    pub(crate) async fn fetch_optional(self, store: &Store) -> Result<Option<Row>, StoreError> {
+        match &store.inner.readers {
+            Some(readers) => Ok(readers.rows(&self, 1)?.pop()),
+            None => Ok(any_query(self)
+                .fetch_optional(store.pool())
+                .await?
+                .map(Row::Any)),
+        }
+    }
+
+    /// Every row this read returns. On SQLite the scan runs on tokio's blocking pool, off the
+    /// threads that serve requests.
+    pub(crate) async fn fetch_all(self, store: &Store) -> Result<Vec<Row>, StoreError> {
+        match &store.inner.readers {
+            Some(readers) => {
+                let readers = Arc::clone(readers);
+                tokio::task::spawn_blocking(move || readers.rows(&self, usize::MAX))
+                    .await
+                    .map_err(|e| StoreError::Interrupted(e.to_string()))?
+            }
+            None => Ok(any_query(self)
+                .fetch_all(store.pool())
+                .await?
+                .into_iter()
+                .map(Row::Any)
+                .collect()),
         }
     }
 }
@@ -283,7 +334,7 @@ fn backoff(attempt: u32) -> std::time::Duration {
 trait Job: Send {
     /// Runs the write in the open transaction, keeping its result; returns whether it
     /// succeeded. May run again (after a rollback) before [`Job::finish`].
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+    fn run<'c>(&'c mut self, conn: &'c mut dyn WriteConn) -> BoxFuture<'c, bool>;
     /// The durability its caller asked for.
     fn durability(&self) -> Durability;
     /// Delivers the kept result once `commit` is known, or the commit's failure.
@@ -300,9 +351,9 @@ struct WriteJob<F, R> {
 impl<R, F> Job for WriteJob<F, R>
 where
     R: Send + 'static,
-    F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<R, StoreError>> + Send + 'static,
+    F: for<'c> Fn(&'c mut dyn WriteConn) -> BoxFuture<'c, Result<R, StoreError>> + Send + 'static,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
+    fn run<'c>(&'c mut self, conn: &'c mut dyn WriteConn) -> BoxFuture<'c, bool> {
         Box::pin(async move {
             let result = (self.op)(conn).await;
             let ok = result.is_ok();
@@ -325,40 +376,51 @@ where
     }
 }
 
-/// The SQLite writer: takes every write waiting, commits them in one transaction.
+/// Opens the SQLite writer's connection: `synchronous=FULL`, the busy timeout, and the file
+/// already in WAL mode (set by [`Store::open`]).
+fn open_sqlite_writer(config: &DbConfig) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(config.sqlite_path()?)?;
+    conn.busy_timeout(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+    conn.execute_batch("PRAGMA synchronous=FULL")?;
+    let journal: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    if !journal.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Config(format!(
+            "the SQLite database is in journal mode {journal:?}, not WAL"
+        )));
+    }
+    Ok(conn)
+}
+
+/// The SQLite writer thread: takes every write waiting, commits them in one transaction,
+/// until every [`Store`] handle is gone.
 ///
 /// A batch made only of [`Durability::Relaxed`] writes commits with `synchronous=NORMAL`;
 /// the connection is set back to `FULL` before the next batch holding a durable write (and
 /// that batch fails if it cannot be), so no durable write ever commits at NORMAL.
-async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run_writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_len = 1;
-    // Whether the connection is at `synchronous=NORMAL` (the pool connected it at FULL).
+    // Whether the connection is at `synchronous=NORMAL` (it was opened at FULL).
     let mut relaxed = false;
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while let Some(job) = rx.blocking_recv() {
+        batch.push(job);
+        take_waiting(&mut rx, &mut batch);
         // The writers the last commit woke are about to send their next write: let them
         // join this batch rather than wait a whole fsync for the next one.
         for _ in 0..8 {
             if batch.len() >= last_len {
                 break;
             }
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
+            std::thread::yield_now();
+            take_waiting(&mut rx, &mut batch);
         }
         last_len = batch.len();
         let want_relaxed = batch
             .iter()
             .all(|job| job.durability() == Durability::Relaxed);
         // `synchronous` cannot change inside a transaction: set it before BEGIN.
-        let commit = match set_synchronous(&mut conn, &mut relaxed, want_relaxed).await {
-            Ok(()) => commit_batch(&mut conn, &mut batch).await,
-            Err(e) => Err(e),
-        };
+        let commit = set_synchronous(&conn, &mut relaxed, want_relaxed)
+            .and_then(|()| commit_batch(&mut conn, &mut batch));
         for job in batch.drain(..) {
             job.finish(
                 commit
@@ -370,10 +432,20 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Box<dyn Job>
     }
 }
 
+/// Moves the writes already queued into `batch`, up to [`MAX_BATCH`].
+fn take_waiting(rx: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Sets the writer connection's `synchronous` to NORMAL (`want_relaxed`) or FULL, unless
 /// `relaxed` says it already is; `relaxed` tracks what the connection has.
-async fn set_synchronous(
-    conn: &mut AnyConnection,
+fn set_synchronous(
+    conn: &rusqlite::Connection,
     relaxed: &mut bool,
     want_relaxed: bool,
 ) -> Result<(), String> {
@@ -385,8 +457,8 @@ async fn set_synchronous(
     } else {
         "PRAGMA synchronous=FULL"
     };
-    match conn.execute(pragma).await {
-        Ok(_) => {
+    match conn.execute_batch(pragma) {
+        Ok(()) => {
             *relaxed = want_relaxed;
             Ok(())
         }
@@ -400,45 +472,62 @@ async fn set_synchronous(
 /// Commits `jobs` in one transaction. The fast path runs them back to back; if one fails,
 /// the transaction is rolled back and they run again, each in its own savepoint, so a
 /// failed write takes none of the others down with it.
-async fn commit_batch(conn: &mut AnyConnection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
-    let outcome = async {
-        if !run_batch(conn, jobs, false).await? {
-            conn.execute("ROLLBACK").await?;
-            run_batch(conn, jobs, true).await?;
+fn commit_batch(conn: &mut rusqlite::Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
+    let mut outcome = || {
+        if !run_batch(conn, jobs, false)? {
+            conn.execute_batch("ROLLBACK")?;
+            run_batch(conn, jobs, true)?;
         }
-        conn.execute("COMMIT").await?;
-        Ok::<_, sqlx::Error>(())
-    }
-    .await;
+        conn.execute_batch("COMMIT")
+    };
+    let outcome = outcome();
     if let Err(e) = &outcome {
         tracing::error!(error = %e, "store: group commit failed");
-        let _ = conn.execute("ROLLBACK").await;
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
     outcome.map_err(|e| e.to_string())
 }
 
 /// Opens the transaction and runs the jobs; without savepoints it stops at the first
 /// failure and returns `false`.
-async fn run_batch(
-    conn: &mut AnyConnection,
+fn run_batch(
+    conn: &mut rusqlite::Connection,
     jobs: &mut [Box<dyn Job>],
     savepoints: bool,
-) -> Result<bool, sqlx::Error> {
-    conn.execute("BEGIN IMMEDIATE").await?;
+) -> Result<bool, rusqlite::Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
     for job in jobs.iter_mut() {
         if !savepoints {
-            if !job.run(conn).await {
+            if !run_to_end(job.as_mut(), conn) {
                 return Ok(false);
             }
             continue;
         }
-        conn.execute("SAVEPOINT w").await?;
-        if !job.run(conn).await {
-            conn.execute("ROLLBACK TO w").await?;
+        conn.execute_batch("SAVEPOINT w")?;
+        if !run_to_end(job.as_mut(), conn) {
+            conn.execute_batch("ROLLBACK TO w")?;
         }
-        conn.execute("RELEASE w").await?;
+        conn.execute_batch("RELEASE w")?;
     }
     Ok(true)
+}
+
+/// Runs `job` on the writer's connection. Its statements complete synchronously, so one
+/// poll finishes it; a job that waits on anything else is a bug, failed rather than hung.
+fn run_to_end(job: &mut dyn Job, conn: &mut rusqlite::Connection) -> bool {
+    match job
+        .run(conn)
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(ok) => ok,
+        Poll::Pending => {
+            tracing::error!("store: a write waited on something other than its statements");
+            false
+        }
+    }
 }
 
 /// Creates the server database `db` when it does not exist yet.
@@ -547,19 +636,14 @@ mod tests {
         let (journal, sync, busy) = store
             .write(|c| {
                 Box::pin(async move {
-                    let j: String = sqlx::query("PRAGMA journal_mode")
-                        .fetch_one(&mut *c)
+                    let pragma = |name: &'static str| Dialect::Sqlite.statement(name);
+                    let j = c
+                        .fetch_row(pragma("PRAGMA journal_mode"))
                         .await?
-                        .try_get(0)?;
-                    let s: i64 = sqlx::query("PRAGMA synchronous")
-                        .fetch_one(&mut *c)
-                        .await?
-                        .try_get(0)?;
-                    let b: i64 = sqlx::query("PRAGMA busy_timeout")
-                        .fetch_one(&mut *c)
-                        .await?
-                        .try_get(0)?;
-                    Ok((j, s, b))
+                        .opt_text(0)?;
+                    let s = c.fetch_row(pragma("PRAGMA synchronous")).await?.int(0)?;
+                    let b = c.fetch_row(pragma("PRAGMA busy_timeout")).await?.int(0)?;
+                    Ok((j.unwrap_or_default(), s, b))
                 })
             })
             .await
@@ -587,10 +671,9 @@ mod tests {
         store
             .write_with(durability, |c| {
                 Box::pin(async move {
-                    Ok(sqlx::query("PRAGMA synchronous")
-                        .fetch_one(&mut *c)
+                    c.fetch_row(Dialect::Sqlite.statement("PRAGMA synchronous"))
                         .await?
-                        .try_get::<i64, _>(0)?)
+                        .int(0)
                 })
             })
             .await

@@ -1,0 +1,320 @@
+//! Statements written once for every backend, and where they run: on SQLite directly on
+//! rusqlite connections (the writer thread's, or a reader's in the calling thread: no
+//! hand-off to a connection thread per statement), on the servers through sqlx.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
+
+use crate::error::StoreError;
+use crate::store::BoxFuture;
+
+/// A value bound to a statement's next `?` (or `$n`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// Bytes.
+    Blob(Vec<u8>),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Self::Text(v.clone())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Self {
+        Self::Blob(v.to_vec())
+    }
+}
+
+impl From<&Vec<u8>> for Value {
+    fn from(v: &Vec<u8>) -> Self {
+        Self::Blob(v.clone())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Self::Null, Into::into)
+    }
+}
+
+/// A statement in the backend's dialect ([`crate::dialect::Dialect::sql`]) and its values.
+#[derive(Debug, Clone)]
+pub(crate) struct Statement {
+    sql: Cow<'static, str>,
+    args: Vec<Value>,
+}
+
+impl Statement {
+    /// `sql`, with no values bound yet.
+    pub(crate) fn new(sql: AssertSqlSafe<Cow<'static, str>>) -> Self {
+        Self {
+            sql: sql.0,
+            args: Vec::new(),
+        }
+    }
+
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, value: impl Into<Value>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+}
+
+/// A row a statement returned, read by column position.
+pub(crate) enum Row {
+    /// From a MySQL/MariaDB or PostgreSQL server.
+    Any(sqlx::any::AnyRow),
+    /// From the SQLite writer.
+    Sqlite(Vec<Value>),
+}
+
+impl Row {
+    /// Column `i` as an integer.
+    pub(crate) fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self {
+            Self::Any(row) => Ok(row.try_get(i)?),
+            Self::Sqlite(values) => match values.get(i) {
+                Some(Value::Int(v)) => Ok(*v),
+                other => Err(unexpected(i, "an integer", other)),
+            },
+        }
+    }
+
+    /// Column `i` as an integer, `None` for NULL.
+    pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self {
+            Self::Any(row) => Ok(row.try_get(i)?),
+            Self::Sqlite(values) => match values.get(i) {
+                Some(Value::Null) => Ok(None),
+                Some(Value::Int(v)) => Ok(Some(*v)),
+                other => Err(unexpected(i, "an integer", other)),
+            },
+        }
+    }
+
+    /// Column `i` as text.
+    pub(crate) fn text(&self, i: usize) -> Result<String, StoreError> {
+        self.opt_text(i)?
+            .ok_or_else(|| unexpected(i, "text", Some(&Value::Null)))
+    }
+
+    /// Column `i` as text, `None` for NULL.
+    pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        match self {
+            Self::Any(row) => Ok(row.try_get(i)?),
+            Self::Sqlite(values) => match values.get(i) {
+                Some(Value::Null) => Ok(None),
+                Some(Value::Text(v)) => Ok(Some(v.clone())),
+                other => Err(unexpected(i, "text", other)),
+            },
+        }
+    }
+
+    /// Column `i` as bytes.
+    pub(crate) fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        self.opt_blob(i)?
+            .ok_or_else(|| unexpected(i, "bytes", Some(&Value::Null)))
+    }
+
+    /// Column `i` as bytes, `None` for NULL.
+    pub(crate) fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Any(row) => Ok(row.try_get(i)?),
+            Self::Sqlite(values) => match values.get(i) {
+                Some(Value::Null) => Ok(None),
+                Some(Value::Blob(v)) => Ok(Some(v.clone())),
+                other => Err(unexpected(i, "bytes", other)),
+            },
+        }
+    }
+}
+
+fn unexpected(i: usize, wanted: &str, found: Option<&Value>) -> StoreError {
+    StoreError::Corrupt {
+        what: "column",
+        reason: format!("column {i}: expected {wanted}, found {found:?}"),
+    }
+}
+
+/// The connection a write runs on, inside its transaction.
+///
+/// On SQLite the futures are ready when first polled: the writer thread runs them to
+/// completion without a runtime.
+pub(crate) trait WriteConn: Send {
+    /// Runs `statement`; the number of rows it inserted, updated or deleted.
+    fn exec(&mut self, statement: Statement) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Runs `statement`; its first row (an error when it returns none).
+    fn fetch_row(&mut self, statement: Statement) -> BoxFuture<'_, Result<Row, StoreError>>;
+}
+
+/// Builds the sqlx query of `statement`.
+pub(crate) fn any_query(
+    statement: Statement,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(AssertSqlSafe(statement.sql));
+    for arg in statement.args {
+        query = match arg {
+            Value::Null => query.bind(None::<i64>),
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+            Value::Blob(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+impl WriteConn for AnyConnection {
+    fn exec(&mut self, statement: Statement) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async move { Ok(any_query(statement).execute(self).await?.rows_affected()) })
+    }
+
+    fn fetch_row(&mut self, statement: Statement) -> BoxFuture<'_, Result<Row, StoreError>> {
+        Box::pin(async move { Ok(Row::Any(any_query(statement).fetch_one(self).await?)) })
+    }
+}
+
+impl WriteConn for rusqlite::Connection {
+    fn exec(&mut self, statement: Statement) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let result = sqlite_execute(self, &statement);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn fetch_row(&mut self, statement: Statement) -> BoxFuture<'_, Result<Row, StoreError>> {
+        let result = sqlite_fetch_one(self, &statement);
+        Box::pin(std::future::ready(result))
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ValueRef;
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
+            Self::Null => ValueRef::Null,
+            Self::Int(v) => ValueRef::Integer(*v),
+            Self::Text(v) => ValueRef::Text(v.as_bytes()),
+            Self::Blob(v) => ValueRef::Blob(v),
+        }))
+    }
+}
+
+fn sqlite_execute(conn: &rusqlite::Connection, statement: &Statement) -> Result<u64, StoreError> {
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    let changed = prepared.execute(rusqlite::params_from_iter(&statement.args))?;
+    Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+}
+
+fn sqlite_fetch_one(conn: &rusqlite::Connection, statement: &Statement) -> Result<Row, StoreError> {
+    sqlite_rows(conn, statement, 1)?
+        .pop()
+        .ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+}
+
+/// Runs `statement` on a SQLite connection; its first `limit` rows.
+pub(crate) fn sqlite_rows(
+    conn: &rusqlite::Connection,
+    statement: &Statement,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    let columns = prepared.column_count();
+    let mut rows = prepared.query(rusqlite::params_from_iter(&statement.args))?;
+    let mut out = Vec::new();
+    while out.len() < limit
+        && let Some(row) = rows.next()?
+    {
+        let mut values = Vec::with_capacity(columns);
+        for i in 0..columns {
+            values.push(match row.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Value::Null,
+                rusqlite::types::ValueRef::Integer(v) => Value::Int(v),
+                rusqlite::types::ValueRef::Text(v) => {
+                    Value::Text(String::from_utf8_lossy(v).into())
+                }
+                rusqlite::types::ValueRef::Blob(v) => Value::Blob(v.to_vec()),
+                rusqlite::types::ValueRef::Real(v) => {
+                    return Err(StoreError::Corrupt {
+                        what: "column",
+                        reason: format!("column {i}: unexpected real number {v}"),
+                    });
+                }
+            });
+        }
+        out.push(Row::Sqlite(values));
+    }
+    Ok(out)
+}
+
+/// Most idle SQLite read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// SQLite read connections, each used by one read at a time in the calling thread.
+pub(crate) struct SqliteReaders {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl SqliteReaders {
+    /// Readers of the database at `path` (opened on first use).
+    pub(crate) fn new(path: PathBuf, busy_timeout: Duration) -> Self {
+        Self {
+            path,
+            busy_timeout,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `statement` on an idle reader (opening one when none is); its first `limit` rows.
+    pub(crate) fn rows(&self, statement: &Statement, limit: usize) -> Result<Vec<Row>, StoreError> {
+        let idle = self.lock().pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = rusqlite::Connection::open(&self.path)?;
+                conn.busy_timeout(self.busy_timeout)?;
+                conn
+            }
+        };
+        let rows = sqlite_rows(&conn, statement, limit);
+        let mut idle = self.lock();
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        rows
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
+        // The list stays consistent whatever a panicking holder was doing.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
