@@ -7,63 +7,70 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use rusqlite::types::Value as SqliteValue;
 use sqlx::{AnyConnection, AssertSqlSafe, Row as _};
 
 use crate::error::StoreError;
 use crate::store::BoxFuture;
 
-/// A value bound to a statement's next `?` (or `$n`).
+/// A value bound to a statement's next `?` (or `$n`), typed even when NULL: a server
+/// prepares a statement once, with the types of its first values, so a NULL must carry the
+/// column's type too.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
-    /// SQL NULL.
-    Null,
-    /// An integer.
-    Int(i64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Blob(Vec<u8>),
+    /// An integer, or NULL.
+    Int(Option<i64>),
+    /// Text, or NULL.
+    Text(Option<String>),
+    /// Bytes, or NULL.
+    Blob(Option<Vec<u8>>),
 }
 
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
         Self::Int(v)
     }
 }
 
 impl From<&str> for Value {
     fn from(v: &str) -> Self {
-        Self::Text(v.to_owned())
+        Self::Text(Some(v.to_owned()))
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
+        Self::Text(v.map(str::to_owned))
     }
 }
 
 impl From<&String> for Value {
     fn from(v: &String) -> Self {
-        Self::Text(v.clone())
+        Self::Text(Some(v.clone()))
     }
 }
 
 impl From<String> for Value {
     fn from(v: String) -> Self {
-        Self::Text(v)
-    }
-}
-
-impl From<&[u8]> for Value {
-    fn from(v: &[u8]) -> Self {
-        Self::Blob(v.to_vec())
+        Self::Text(Some(v))
     }
 }
 
 impl From<&Vec<u8>> for Value {
     fn from(v: &Vec<u8>) -> Self {
-        Self::Blob(v.clone())
+        Self::Blob(Some(v.clone()))
     }
 }
 
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(Self::Null, Into::into)
+impl From<Option<&Vec<u8>>> for Value {
+    fn from(v: Option<&Vec<u8>>) -> Self {
+        Self::Blob(v.cloned())
     }
 }
 
@@ -94,20 +101,15 @@ impl Statement {
 pub(crate) enum Row {
     /// From a MySQL/MariaDB or PostgreSQL server.
     Any(sqlx::any::AnyRow),
-    /// From the SQLite writer.
-    Sqlite(Vec<Value>),
+    /// From SQLite.
+    Sqlite(Vec<SqliteValue>),
 }
 
 impl Row {
     /// Column `i` as an integer.
     pub(crate) fn int(&self, i: usize) -> Result<i64, StoreError> {
-        match self {
-            Self::Any(row) => Ok(row.try_get(i)?),
-            Self::Sqlite(values) => match values.get(i) {
-                Some(Value::Int(v)) => Ok(*v),
-                other => Err(unexpected(i, "an integer", other)),
-            },
-        }
+        self.opt_int(i)?
+            .ok_or_else(|| unexpected(i, "an integer", Some(&SqliteValue::Null)))
     }
 
     /// Column `i` as an integer, `None` for NULL.
@@ -115,8 +117,8 @@ impl Row {
         match self {
             Self::Any(row) => Ok(row.try_get(i)?),
             Self::Sqlite(values) => match values.get(i) {
-                Some(Value::Null) => Ok(None),
-                Some(Value::Int(v)) => Ok(Some(*v)),
+                Some(SqliteValue::Null) => Ok(None),
+                Some(SqliteValue::Integer(v)) => Ok(Some(*v)),
                 other => Err(unexpected(i, "an integer", other)),
             },
         }
@@ -125,7 +127,7 @@ impl Row {
     /// Column `i` as text.
     pub(crate) fn text(&self, i: usize) -> Result<String, StoreError> {
         self.opt_text(i)?
-            .ok_or_else(|| unexpected(i, "text", Some(&Value::Null)))
+            .ok_or_else(|| unexpected(i, "text", Some(&SqliteValue::Null)))
     }
 
     /// Column `i` as text, `None` for NULL.
@@ -133,8 +135,8 @@ impl Row {
         match self {
             Self::Any(row) => Ok(row.try_get(i)?),
             Self::Sqlite(values) => match values.get(i) {
-                Some(Value::Null) => Ok(None),
-                Some(Value::Text(v)) => Ok(Some(v.clone())),
+                Some(SqliteValue::Null) => Ok(None),
+                Some(SqliteValue::Text(v)) => Ok(Some(v.clone())),
                 other => Err(unexpected(i, "text", other)),
             },
         }
@@ -143,7 +145,7 @@ impl Row {
     /// Column `i` as bytes.
     pub(crate) fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
         self.opt_blob(i)?
-            .ok_or_else(|| unexpected(i, "bytes", Some(&Value::Null)))
+            .ok_or_else(|| unexpected(i, "bytes", Some(&SqliteValue::Null)))
     }
 
     /// Column `i` as bytes, `None` for NULL.
@@ -151,15 +153,15 @@ impl Row {
         match self {
             Self::Any(row) => Ok(row.try_get(i)?),
             Self::Sqlite(values) => match values.get(i) {
-                Some(Value::Null) => Ok(None),
-                Some(Value::Blob(v)) => Ok(Some(v.clone())),
+                Some(SqliteValue::Null) => Ok(None),
+                Some(SqliteValue::Blob(v)) => Ok(Some(v.clone())),
                 other => Err(unexpected(i, "bytes", other)),
             },
         }
     }
 }
 
-fn unexpected(i: usize, wanted: &str, found: Option<&Value>) -> StoreError {
+fn unexpected(i: usize, wanted: &str, found: Option<&SqliteValue>) -> StoreError {
     StoreError::Corrupt {
         what: "column",
         reason: format!("column {i}: expected {wanted}, found {found:?}"),
@@ -184,7 +186,6 @@ pub(crate) fn any_query(
     let mut query = sqlx::query(AssertSqlSafe(statement.sql));
     for arg in statement.args {
         query = match arg {
-            Value::Null => query.bind(None::<i64>),
             Value::Int(v) => query.bind(v),
             Value::Text(v) => query.bind(v),
             Value::Blob(v) => query.bind(v),
@@ -219,10 +220,10 @@ impl rusqlite::ToSql for Value {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::ValueRef;
         Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
-            Self::Null => ValueRef::Null,
-            Self::Int(v) => ValueRef::Integer(*v),
-            Self::Text(v) => ValueRef::Text(v.as_bytes()),
-            Self::Blob(v) => ValueRef::Blob(v),
+            Self::Int(Some(v)) => ValueRef::Integer(*v),
+            Self::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
+            Self::Blob(Some(v)) => ValueRef::Blob(v),
+            Self::Int(None) | Self::Text(None) | Self::Blob(None) => ValueRef::Null,
         }))
     }
 }
@@ -252,23 +253,9 @@ pub(crate) fn sqlite_rows(
     while out.len() < limit
         && let Some(row) = rows.next()?
     {
-        let mut values = Vec::with_capacity(columns);
-        for i in 0..columns {
-            values.push(match row.get_ref(i)? {
-                rusqlite::types::ValueRef::Null => Value::Null,
-                rusqlite::types::ValueRef::Integer(v) => Value::Int(v),
-                rusqlite::types::ValueRef::Text(v) => {
-                    Value::Text(String::from_utf8_lossy(v).into())
-                }
-                rusqlite::types::ValueRef::Blob(v) => Value::Blob(v.to_vec()),
-                rusqlite::types::ValueRef::Real(v) => {
-                    return Err(StoreError::Corrupt {
-                        what: "column",
-                        reason: format!("column {i}: unexpected real number {v}"),
-                    });
-                }
-            });
-        }
+        let values = (0..columns)
+            .map(|i| row.get::<_, SqliteValue>(i))
+            .collect::<Result<_, _>>()?;
         out.push(Row::Sqlite(values));
     }
     Ok(out)

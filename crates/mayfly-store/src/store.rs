@@ -658,10 +658,23 @@ mod tests {
         assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
         assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
         assert_eq!(synchronous(&store, Durability::Full).await, 2);
-        let (relaxed, full) = tokio::join!(
-            synchronous(&store, Durability::Relaxed),
-            synchronous(&store, Durability::Full)
+        // A first write holds the writer thread while the two queue behind it, so that they
+        // share the next batch.
+        let hold = store.write(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Box::pin(async { Ok(()) })
+        });
+        let store = &store;
+        let queue_behind = |durability| async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            synchronous(store, durability).await
+        };
+        let (held, relaxed, full) = tokio::join!(
+            hold,
+            queue_behind(Durability::Relaxed),
+            queue_behind(Durability::Full)
         );
+        held.unwrap();
         assert_eq!((relaxed, full), (2, 2));
         assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
     }
