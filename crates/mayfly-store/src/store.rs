@@ -676,7 +676,7 @@ mod tests {
         );
         held.unwrap();
         assert_eq!((relaxed, full), (2, 2));
-        assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
+        assert_eq!(synchronous(store, Durability::Relaxed).await, 1);
     }
 
     /// `PRAGMA synchronous` as seen by a write at `durability`.
