@@ -108,57 +108,69 @@ pub(crate) enum Row {
 impl Row {
     /// Column `i` as an integer.
     pub(crate) fn int(&self, i: usize) -> Result<i64, StoreError> {
-        self.opt_int(i)?
-            .ok_or_else(|| unexpected(i, "an integer", Some(&SqliteValue::Null)))
+        required(i, "an integer", self.opt_int(i)?)
     }
 
     /// Column `i` as an integer, `None` for NULL.
     pub(crate) fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        match self {
-            Self::Any(row) => Ok(row.try_get(i)?),
-            Self::Sqlite(values) => match values.get(i) {
-                Some(SqliteValue::Null) => Ok(None),
-                Some(SqliteValue::Integer(v)) => Ok(Some(*v)),
-                other => Err(unexpected(i, "an integer", other)),
-            },
-        }
+        self.column(i, "an integer", |v| match v {
+            SqliteValue::Integer(n) => Some(*n),
+            _ => None,
+        })
     }
 
     /// Column `i` as text.
     pub(crate) fn text(&self, i: usize) -> Result<String, StoreError> {
-        self.opt_text(i)?
-            .ok_or_else(|| unexpected(i, "text", Some(&SqliteValue::Null)))
+        required(i, "text", self.opt_text(i)?)
     }
 
     /// Column `i` as text, `None` for NULL.
     pub(crate) fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        match self {
-            Self::Any(row) => Ok(row.try_get(i)?),
-            Self::Sqlite(values) => match values.get(i) {
-                Some(SqliteValue::Null) => Ok(None),
-                Some(SqliteValue::Text(v)) => Ok(Some(v.clone())),
-                other => Err(unexpected(i, "text", other)),
-            },
-        }
+        self.column(i, "text", |v| match v {
+            SqliteValue::Text(t) => Some(t.clone()),
+            _ => None,
+        })
     }
 
     /// Column `i` as bytes.
     pub(crate) fn blob(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        self.opt_blob(i)?
-            .ok_or_else(|| unexpected(i, "bytes", Some(&SqliteValue::Null)))
+        required(i, "bytes", self.opt_blob(i)?)
     }
 
     /// Column `i` as bytes, `None` for NULL.
     pub(crate) fn opt_blob(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        self.column(i, "bytes", |v| match v {
+            SqliteValue::Blob(b) => Some(b.clone()),
+            _ => None,
+        })
+    }
+
+    /// Column `i`, `None` for NULL: decoded by sqlx, or picked from a SQLite value.
+    fn column<T>(
+        &self,
+        i: usize,
+        wanted: &str,
+        pick: impl FnOnce(&SqliteValue) -> Option<T>,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
         match self {
             Self::Any(row) => Ok(row.try_get(i)?),
             Self::Sqlite(values) => match values.get(i) {
                 Some(SqliteValue::Null) => Ok(None),
-                Some(SqliteValue::Blob(v)) => Ok(Some(v.clone())),
-                other => Err(unexpected(i, "bytes", other)),
+                Some(value) => pick(value)
+                    .map(Some)
+                    .ok_or_else(|| unexpected(i, wanted, Some(value))),
+                None => Err(unexpected(i, wanted, None)),
             },
         }
     }
+}
+
+/// `value`, or the error for a NULL where column `i` must hold `wanted`.
+fn required<T>(i: usize, wanted: &str, value: Option<T>) -> Result<T, StoreError> {
+    value.ok_or_else(|| unexpected(i, wanted, Some(&SqliteValue::Null)))
 }
 
 fn unexpected(i: usize, wanted: &str, found: Option<&SqliteValue>) -> StoreError {
