@@ -572,14 +572,11 @@ async fn current_version(
     Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
 }
 
-/// Applies the migrations the database lacks, under a cross-instance lock.
+/// Applies the migrations the database lacks, under a cross-instance lock taken before any
+/// DDL: two PostgreSQL sessions racing on `CREATE TABLE IF NOT EXISTS` can both try to create
+/// the table, and one fails.
 async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL PRIMARY KEY, \
-         applied_at BIGINT NOT NULL)",
-    )
-    .await?;
     let lock = match dialect {
         Dialect::Sqlite => "BEGIN IMMEDIATE",
         Dialect::Postgres => "BEGIN",
@@ -601,6 +598,11 @@ async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
 }
 
 async fn apply_missing(conn: &mut AnyConnection, dialect: Dialect) -> Result<(), StoreError> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL PRIMARY KEY, \
+         applied_at BIGINT NOT NULL)",
+    )
+    .await?;
     let found = current_version(&mut *conn, dialect).await?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {

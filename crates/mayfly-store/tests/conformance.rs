@@ -31,6 +31,7 @@ per_backend!(
     audit,
     pruning,
     schema_versions,
+    instances_starting_together_on_a_new_database,
 );
 
 const FAR: i64 = 4_000_000_000;
@@ -590,6 +591,21 @@ async fn pruning(db: &TestDb) {
     }
     task.abort();
     assert!(gone, "the scheduled pruner removed the expired token id");
+}
+
+/// Several instances opening one new database at the same moment all start: the schema is
+/// created once, under the migration lock.
+async fn instances_starting_together_on_a_new_database(db: &TestDb) {
+    let opened: Vec<_> = (0..8).map(|_| Store::open(&db.config)).collect();
+    let stores: Vec<Store> = futures_util::future::join_all(opened)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("every instance opens the store");
+    let versions = stores.iter().map(|s| s.schema_version());
+    for version in futures_util::future::join_all(versions).await {
+        assert!(version.unwrap() >= 1);
+    }
 }
 
 async fn schema_versions(db: &TestDb) {

@@ -132,7 +132,8 @@ fn spawn_child(config: &DbConfig, prefix: &str, acks: mpsc::Sender<Ack>) -> Chil
         .env(CHILD_ENV, json)
         .env(PREFIX_ENV, prefix)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // A child that dies before acknowledging anything says why in the failure output.
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
