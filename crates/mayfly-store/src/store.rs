@@ -87,10 +87,7 @@ impl Store {
         let options = config.connect_options()?;
         let pool = match dialect {
             Dialect::Sqlite => {
-                // WAL is a property of the file: set it once, before the pool opens.
-                let mut first = options.connect().await?;
-                first.execute("PRAGMA journal_mode=WAL").await?;
-                first.close().await?;
+                enable_wal(&options).await?;
                 AnyPoolOptions::new()
                     .max_connections(8)
                     // A file connection does not go stale: no ping (a round trip to the
@@ -374,6 +371,46 @@ where
         // The caller may have gone away; the write stands either way.
         let _ = done.send(result);
     }
+}
+
+/// Puts the SQLite file in WAL mode (a property of the file, set once before the pool opens).
+///
+/// Switching the journal mode needs an exclusive lock that SQLite does not wait for with its
+/// busy timeout: when several processes open a new database together, a switch racing another
+/// gets `SQLITE_BUSY` at once. It is retried here until the busy timeout has passed.
+async fn enable_wal(options: &AnyConnectOptions) -> Result<(), StoreError> {
+    let mut conn = options.connect().await?;
+    let busy_timeout = Duration::from_millis(u64::from(BUSY_TIMEOUT_MS));
+    let deadline = tokio::time::Instant::now() + busy_timeout;
+    let result = loop {
+        match sqlx::query("PRAGMA journal_mode=WAL")
+            .fetch_one(&mut conn)
+            .await
+        {
+            Err(sqlx::Error::Database(e))
+                if is_sqlite_busy(e.code().as_deref())
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => break other,
+        }
+    };
+    conn.close().await?;
+    let mode: String = result?.try_get(0)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Config(format!(
+            "SQLite refused WAL journal mode (it stays in {mode:?}); WAL needs shared memory: \
+             put the database on a local file system"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether an SQLite (extended) result code is `SQLITE_BUSY` or one of its variants.
+fn is_sqlite_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
 }
 
 /// Opens the SQLite writer's connection: `synchronous=FULL`, the busy timeout, and the file
@@ -679,6 +716,28 @@ mod tests {
         held.unwrap();
         assert_eq!((relaxed, full), (2, 2));
         assert_eq!(synchronous(store, Durability::Relaxed).await, 1);
+    }
+
+    /// Instances opening one new database together each switch it to WAL. SQLite answers a
+    /// switch that races another with an immediate `SQLITE_BUSY` (its busy timeout does not
+    /// apply), which [`enable_wal`] retries.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn racing_wal_switches_on_a_new_file_all_succeed() {
+        sqlx::any::install_default_drivers();
+        let dir = mayfly_testkit::temp_dir();
+        for round in 0..300 {
+            let config = DbConfig::sqlite(&dir.path().join(format!("{round}.sqlite")));
+            let options = config.connect_options().unwrap();
+            let switches = (0..8).map(|_| {
+                let options = options.clone();
+                tokio::spawn(async move { enable_wal(&options).await })
+            });
+            for switched in futures_util::future::join_all(switches).await {
+                switched
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
     }
 
     /// `PRAGMA synchronous` as seen by a write at `durability`.
