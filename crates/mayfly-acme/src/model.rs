@@ -115,6 +115,9 @@ pub(crate) struct OrderDoc {
     pub certificate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// When finalization started (unix seconds), while the order is `processing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_since: Option<i64>,
 }
 
 /// A challenge inside its authorization's document.
@@ -128,6 +131,9 @@ pub(crate) struct ChallengeDoc {
     pub validated: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
+    /// When validation started (unix seconds), while the challenge is `processing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_since: Option<i64>,
 }
 
 /// An authorization's stored document (its challenges inside: one row, one revision).

@@ -27,6 +27,11 @@ pub const CHALLENGE_TYPES: [&str; 3] = ["http-01", "dns-01", "tls-alpn-01"];
 /// Seconds a client should wait before polling a processing object.
 const RETRY_AFTER: &str = "1";
 
+/// Seconds after which an order still `processing` is taken as abandoned by a CA that stopped
+/// mid-way (issuing takes milliseconds; the store's own waits are shorter); a challenge gets
+/// this on top of its longest validation.
+const ABANDONED_AFTER_SECS: i64 = 60;
+
 impl AcmeService {
     pub(crate) async fn new_order(&self, r: &Request<'_>) -> Result<AcmeHttpResponse, AcmeError> {
         let (account, _) = r.account()?;
@@ -81,6 +86,7 @@ impl AcmeService {
                         status: "pending".into(),
                         validated: None,
                         error: None,
+                        processing_since: None,
                     })
                     .collect(),
             };
@@ -109,6 +115,7 @@ impl AcmeService {
             not_after,
             certificate: None,
             error: None,
+            processing_since: None,
         };
         let object = AcmeObject {
             id: crate::b64(&mayfly_keys::random_bytes::<16>()),
@@ -175,7 +182,7 @@ impl AcmeService {
     ) -> Result<(AcmeObject, OrderDoc), AcmeError> {
         for _ in 0..UPDATE_RETRIES {
             let mut object = self.owned(r, AcmeKind::Order, id).await?;
-            let order: OrderDoc = doc(&object)?;
+            let mut order: OrderDoc = doc(&object)?;
             if order.provisioner != r.provisioner.name {
                 return Err(AcmeError::not_found(format!("no such order {id:?}")));
             }
@@ -204,6 +211,20 @@ impl AcmeService {
                         "pending"
                     }
                 }
+                "processing"
+                    if order
+                        .processing_since
+                        .is_some_and(|t| now() - t > ABANDONED_AFTER_SECS) =>
+                {
+                    order.processing_since = None;
+                    let interrupted = AcmeError::new(
+                        ProblemKind::ServerInternal,
+                        "finalization was interrupted (the CA stopped while issuing): create a \
+                         new order",
+                    );
+                    order.error = Some(interrupted.to_json());
+                    "invalid"
+                }
                 other => other,
             }
             .to_owned();
@@ -211,6 +232,7 @@ impl AcmeService {
                 return Ok((object, order));
             }
             object.status = new_status;
+            object.data = to_data(&order);
             if self
                 .store()
                 .update_object(AcmeKind::Order, object.clone())
@@ -259,6 +281,8 @@ impl AcmeService {
             .and_then(crate::unb64)
             .ok_or_else(|| AcmeError::malformed("finalize needs csr: base64url DER"))?;
         object.status = "processing".into();
+        order.processing_since = Some(now());
+        object.data = to_data(&order);
         if !self
             .store()
             .update_object(AcmeKind::Order, object.clone())
@@ -304,11 +328,21 @@ impl AcmeService {
                 Err(error)
             }
         };
+        order.processing_since = None;
         object.data = to_data(&order);
-        // We hold the order (it is processing), so this write cannot conflict.
-        self.store()
+        // We hold the order (it is processing): only a request that took it for abandoned
+        // can have changed it meanwhile.
+        if !self
+            .store()
             .update_object(AcmeKind::Order, object.clone())
-            .await?;
+            .await?
+        {
+            return Err(AcmeError::new(
+                ProblemKind::ServerInternal,
+                "the order was taken for abandoned while it was being finalized: create a new \
+                 order",
+            ));
+        }
         result?;
         let url = r.url_of(&format!("/order/{}", object.id));
         Ok(AcmeHttpResponse::json(200, &order_json(r, &object, &order)).with("Location", url))
@@ -320,7 +354,7 @@ impl AcmeService {
         id: &str,
     ) -> Result<AcmeHttpResponse, AcmeError> {
         let mut object = self.owned(r, AcmeKind::Authorization, id).await?;
-        let authz: AuthzDoc = doc(&object)?;
+        let mut authz: AuthzDoc = doc(&object)?;
         let payload = r.json()?;
         if payload.get("status").and_then(Value::as_str) == Some("deactivated") {
             object.status = "deactivated".into();
@@ -335,6 +369,8 @@ impl AcmeService {
             }
         } else if object.status == "pending" && object.expires_at <= now() {
             object.status = "expired".into();
+        } else if let Some(index) = self.abandoned_validation(&object, &authz) {
+            (object, authz) = self.start_validation(r, object, authz, index).await?;
         }
         Ok(AcmeHttpResponse::json(200, &authz_json(r, &object, &authz)))
     }
@@ -345,7 +381,7 @@ impl AcmeService {
         authz_id: &str,
         kind: &str,
     ) -> Result<AcmeHttpResponse, AcmeError> {
-        let mut object = self.owned(r, AcmeKind::Authorization, authz_id).await?;
+        let object = self.owned(r, AcmeKind::Authorization, authz_id).await?;
         let mut authz: AuthzDoc = doc(&object)?;
         let index = authz
             .challenges
@@ -353,31 +389,13 @@ impl AcmeService {
             .position(|c| c.kind == kind)
             .ok_or_else(|| AcmeError::not_found(format!("no {kind} challenge here")))?;
         let respond = r.payload.as_slice() != b"" && r.json()?.is_object();
-        let mut start = false;
         if respond && object.status == "pending" && authz.challenges[index].status == "pending" {
             if object.expires_at <= now() {
                 return Err(AcmeError::malformed("the authorization has expired"));
             }
-            authz.challenges[index].status = "processing".into();
-            object.data = to_data(&authz);
-            start = self
-                .store()
-                .update_object(AcmeKind::Authorization, object.clone())
-                .await?;
-            if !start {
-                let current = self.owned(r, AcmeKind::Authorization, authz_id).await?;
-                authz = doc(&current)?;
-            }
-        }
-        if start {
-            let (account, account_doc) = r.account()?;
-            tracing::debug!(account = %account.id, authz = authz_id, kind, "validating");
-            self.spawn_validation(
-                authz_id.to_owned(),
-                index,
-                crate::service::stored_jwk(&account_doc.key)?,
-                r.provisioner.validation.clone().unwrap_or_default(),
-            );
+            (_, authz) = self.start_validation(r, object, authz, index).await?;
+        } else if let Some(abandoned) = self.abandoned_validation(&object, &authz) {
+            (_, authz) = self.start_validation(r, object, authz, abandoned).await?;
         }
         let challenge = &authz.challenges[index];
         let url = r.url_of(&format!("/chall/{authz_id}/{kind}"));
@@ -388,6 +406,60 @@ impl AcmeService {
             response.with("Retry-After", RETRY_AFTER)
         } else {
             response
+        })
+    }
+
+    /// Marks challenge `index` `processing` and validates it in the background, unless another
+    /// request or instance won the race to change the authorization (then returns its
+    /// current state).
+    async fn start_validation(
+        &self,
+        r: &Request<'_>,
+        mut object: AcmeObject,
+        mut authz: AuthzDoc,
+        index: usize,
+    ) -> Result<(AcmeObject, AuthzDoc), AcmeError> {
+        let challenge = &mut authz.challenges[index];
+        challenge.status = "processing".into();
+        challenge.processing_since = Some(now());
+        object.data = to_data(&authz);
+        if !self
+            .store()
+            .update_object(AcmeKind::Authorization, object.clone())
+            .await?
+        {
+            let current = self.owned(r, AcmeKind::Authorization, &object.id).await?;
+            let authz = doc(&current)?;
+            return Ok((current, authz));
+        }
+        object.revision += 1;
+        let (account, account_doc) = r.account()?;
+        let kind = &authz.challenges[index].kind;
+        tracing::debug!(account = %account.id, authz = %object.id, kind = %kind, "validating");
+        self.spawn_validation(
+            object.id.clone(),
+            index,
+            crate::service::stored_jwk(&account_doc.key)?,
+            r.provisioner.validation.clone().unwrap_or_default(),
+        );
+        Ok((object, authz))
+    }
+
+    /// The challenge of a pending authorization left `processing` by a CA that stopped
+    /// before recording the outcome: longer than every attempt and pause of a validation,
+    /// plus [`ABANDONED_AFTER_SECS`].
+    fn abandoned_validation(&self, object: &AcmeObject, authz: &AuthzDoc) -> Option<usize> {
+        if object.status != "pending" || object.expires_at <= now() {
+            return None;
+        }
+        let options = &self.inner.options;
+        let attempts = options.validation_attempts.max(1);
+        let longest = options.validation_timeout * attempts + options.retry_delay * (attempts - 1);
+        let after = i64::try_from(longest.as_secs())
+            .unwrap_or(i64::MAX)
+            .saturating_add(ABANDONED_AFTER_SECS);
+        authz.challenges.iter().position(|c| {
+            c.status == "processing" && c.processing_since.is_some_and(|t| now() - t > after)
         })
     }
 

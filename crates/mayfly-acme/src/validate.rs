@@ -106,6 +106,7 @@ impl AcmeService {
             if object.status != "pending" || challenge.status != "processing" {
                 return Ok(());
             }
+            challenge.processing_since = None;
             match &outcome {
                 Ok(()) => {
                     challenge.status = "valid".into();

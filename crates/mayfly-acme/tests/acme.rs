@@ -10,6 +10,7 @@ use std::process::Command;
 use common::flow::{authorize, ids, issue, issue_order};
 use common::{Ca, Client, Db};
 use mayfly_keys::{KeyType, PrivateKey};
+use mayfly_store::{AcmeKind, AcmeStore};
 use mayfly_template::Certificate;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -189,6 +190,120 @@ async fn a_wrong_http01_answer_makes_the_authorization_and_order_invalid() {
         )
         .await;
     assert_eq!(fin.problem(), format!("{URN}orderNotReady"));
+}
+
+/// Rewrites a stored ACME object as a CA that stopped mid-way would have left it: `status`,
+/// and `edit` applied to its document.
+async fn leave_as_interrupted(
+    ca: &Ca,
+    kind: AcmeKind,
+    id: &str,
+    status: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) {
+    let store = ca.authority.store();
+    let mut object = store.object(kind, id).await.unwrap().unwrap();
+    let mut data: serde_json::Value = serde_json::from_str(&object.data).unwrap();
+    edit(&mut data);
+    object.data = data.to_string();
+    object.status = status.into();
+    assert!(store.update_object(kind, object).await.unwrap());
+}
+
+fn last_segment(path: &str) -> &str {
+    path.rsplit('/').next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_a_stopped_ca_left_processing_becomes_invalid_and_a_running_one_does_not() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("acme");
+    client.register().await;
+    let mut orders = Vec::new();
+    for name in ["stopped.example.test", "running.example.test"] {
+        let created = client
+            .post("/new-order", Some(json!({"identifiers": ids(&[name])})))
+            .await;
+        authorize(&client, &ca.responders, &created.json, "http-01").await;
+        let path = client.path_of(created.location.as_deref().unwrap());
+        assert_eq!(client.post(&path, None).await.json["status"], "ready");
+        orders.push(path);
+    }
+    // One finalization started an hour ago and never finished; the other has just started.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let started = [now - 3600, now];
+    for (path, since) in orders.iter().zip(started) {
+        leave_as_interrupted(
+            &ca,
+            AcmeKind::Order,
+            last_segment(path),
+            "processing",
+            |d| d["processing_since"] = json!(since),
+        )
+        .await;
+    }
+    let stopped = client.post(&orders[0], None).await;
+    assert_eq!(stopped.json["status"], "invalid", "{}", stopped.json);
+    assert_eq!(
+        stopped.json["error"]["type"],
+        format!("{URN}serverInternal")
+    );
+    assert!(
+        stopped.json["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{}",
+        stopped.json
+    );
+    let running = client.post(&orders[1], None).await;
+    assert_eq!(running.json["status"], "processing", "{}", running.json);
+    assert_eq!(running.raw.header("Retry-After"), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validation_a_stopped_ca_left_processing_is_resumed_and_a_running_one_is_not() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("http-only");
+    client.register().await;
+    let names = ["resumed.example.test", "running.example.test"];
+    let created = client
+        .post("/new-order", Some(json!({"identifiers": ids(&names)})))
+        .await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut authz_paths = Vec::new();
+    for (url, since) in created.json["authorizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip([now - 3600, now])
+    {
+        let path = client.path_of(url.as_str().unwrap());
+        let authz = client.post(&path, None).await;
+        let token = authz.json["challenges"][0]["token"].as_str().unwrap();
+        ca.responders
+            .set_http(token, &client.key_authorization(token));
+        // The client answered, the CA marked the challenge processing, then stopped.
+        leave_as_interrupted(
+            &ca,
+            AcmeKind::Authorization,
+            last_segment(&path),
+            "pending",
+            |d| {
+                d["challenges"][0]["status"] = json!("processing");
+                d["challenges"][0]["processing_since"] = json!(since);
+            },
+        )
+        .await;
+        authz_paths.push((path, authz.json["identifier"]["value"].clone()));
+    }
+    let (resumed, running) = (&authz_paths[0], &authz_paths[1]);
+    let done = client.poll(&resumed.0).await;
+    assert_eq!(done.json["status"], "valid", "{}", done.json);
+    assert_eq!(done.json["identifier"]["value"], resumed.1);
+    let still = client.post(&running.0, None).await;
+    assert_eq!(still.json["status"], "pending", "{}", still.json);
+    assert_eq!(still.json["challenges"][0]["status"], "processing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
