@@ -63,7 +63,7 @@ async fn main() -> Result<(), Error> {
 
     // Serve HTTPS with whatever certificate the resolver holds now.
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()

@@ -379,7 +379,7 @@ fn dechunk(mut body: &str) -> String {
 /// certificate is self-signed; its content is checked instead) but still verifies the
 /// handshake signature with its key.
 fn tls_alpn_config() -> Result<rustls::ClientConfig, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()

@@ -53,7 +53,7 @@ fn certified_key(identity: &Identity) -> Result<Arc<CertifiedKey>, ClientError> 
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         identity.key().to_pkcs8_der()?.to_vec(),
     ));
-    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key)
+    let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
         .map_err(|e| ClientError::Tls(format!("server key: {e}")))?;
     Ok(Arc::new(CertifiedKey::new(
         identity.chain_der()?,

@@ -193,7 +193,7 @@ async fn bootstrap_pins_the_root_and_refuses_everything_else() {
 /// Serves `resolver` with rustls on an ephemeral port until the task is dropped.
 async fn serve(resolver: Arc<CertResolver>) -> u16 {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()

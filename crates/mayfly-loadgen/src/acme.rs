@@ -262,7 +262,7 @@ impl Origin {
             let der = der::Encode::to_der(&cert).map_err(acme_err)?;
             roots.add(der.into()).map_err(acme_err)?;
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(acme_err)?

@@ -89,7 +89,7 @@ pub struct Https {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 fn roots(root_pem: &Path) -> RootCertStore {

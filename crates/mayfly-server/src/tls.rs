@@ -112,7 +112,7 @@ impl TlsPolicy {
     ) -> Result<Arc<ServerConfig>, ServerError> {
         let provider = Arc::new(CryptoProvider {
             cipher_suites: self.suites.clone(),
-            ..rustls::crypto::ring::default_provider()
+            ..rustls::crypto::aws_lc_rs::default_provider()
         });
         let mut store = RootCertStore::empty();
         for cert in trust {
@@ -150,7 +150,7 @@ fn version(v: f32, field: &str) -> Result<u8, ServerError> {
 }
 
 fn provider_suites() -> Vec<SupportedCipherSuite> {
-    rustls::crypto::ring::default_provider().cipher_suites
+    rustls::crypto::aws_lc_rs::default_provider().cipher_suites
 }
 
 fn is_tls13(suite: &SupportedCipherSuite) -> bool {
@@ -287,7 +287,7 @@ pub fn issue_server_certificate(
     let pkcs8 = key
         .to_pkcs8_der()
         .map_err(|e| ServerError::Certificate(e.to_string()))?;
-    let signing_key = rustls::crypto::ring::default_provider()
+    let signing_key = rustls::crypto::aws_lc_rs::default_provider()
         .key_provider
         .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
             pkcs8.to_vec(),

@@ -93,7 +93,7 @@ impl Responders {
         .unwrap();
         let der =
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.to_pkcs8_der().unwrap().to_vec().into());
-        let signing = rustls::crypto::ring::sign::any_supported_type(&der).unwrap();
+        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).unwrap();
         let certified = rustls::sign::CertifiedKey::new(
             vec![certificate_to_der(&cert).unwrap().into()],
             signing,
@@ -205,7 +205,7 @@ impl Responders {
     }
 
     async fn serve_tls(self: Arc<Self>, listener: TcpListener) {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
