@@ -56,7 +56,7 @@ pub struct ChangePassArgs {
     /// Write the result here instead of replacing KEY.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Overwrite --out when it exists.
+    /// Replace KEY in place (without --out), or overwrite --out when it exists.
     #[arg(long)]
     pub force: bool,
 }
@@ -114,6 +114,19 @@ fn keypair_password(args: &KeypairArgs) -> anyhow::Result<Password> {
 
 /// Runs `mayfly crypto change-pass`.
 pub fn change_pass(args: ChangePassArgs) -> anyhow::Result<()> {
+    // Refuse before any password is asked for.
+    let out = match &args.out {
+        Some(out) => {
+            refuse_existing(out, args.force)?;
+            out
+        }
+        None if args.force => &args.key,
+        None => bail!(
+            "refusing to rewrite {} in place without --force \
+             (or write the result elsewhere with --out FILE)",
+            args.key.display()
+        ),
+    };
     let pem =
         std::fs::read(&args.key).with_context(|| format!("reading {}", args.key.display()))?;
     let old = match &args.password_file {
@@ -136,11 +149,7 @@ pub fn change_pass(args: ChangePassArgs) -> anyhow::Result<()> {
         .map(str::parse::<Cipher>)
         .transpose()?;
     let rewritten = mayfly_keys::change_password(&pem, old.as_ref(), &new, cipher)?;
-    let (out, overwrite) = match &args.out {
-        Some(out) => (out.as_path(), args.force),
-        None => (args.key.as_path(), true),
-    };
-    mayfly_keys::write_secret_file(out, rewritten.as_bytes(), overwrite)?;
+    mayfly_keys::write_secret_file(out, rewritten.as_bytes(), args.force)?;
     eprintln!("Your private key has been saved in {}.", out.display());
     Ok(())
 }

@@ -2,11 +2,13 @@
 //! user would, with the encrypted JWK checked by Python jwcrypto.
 
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::SystemTime;
 
 use mayfly_jwt::{Jwk, Operation, TokenClaims, mint_token};
+use mayfly_keys::KeyType;
 use mayfly_testkit::{stderr_of_failure, stdout_of_success};
 use serde_json::Value;
 
@@ -44,23 +46,35 @@ fn path(p: &Path) -> &str {
 fn jwk_create_then_decrypt_mint_inspect_and_verify() {
     let dir = mayfly_testkit::temp_dir();
     let pw = mayfly_testkit::write_file(dir.path(), "pw", "s3cret\n");
-    for (kty, crv) in [("EC", "P-256"), ("OKP", "Ed25519")] {
-        let public = dir.path().join(format!("{crv}.pub.json"));
-        let private = dir.path().join(format!("{crv}.priv.json"));
-        let create = [
-            "crypto",
-            "jwk",
-            "create",
-            path(&public),
-            path(&private),
-            "--kty",
-            kty,
-            "--crv",
-            crv,
-            "--password-file",
-            path(&pw),
-        ];
+    for (name, key_flags, key_type) in [
+        ("P-256", &[][..], KeyType::EcP256),
+        (
+            "P-384",
+            &["--kty", "EC", "--crv", "P-384"][..],
+            KeyType::EcP384,
+        ),
+        (
+            "Ed25519",
+            &["--kty", "OKP", "--crv", "Ed25519"][..],
+            KeyType::Ed25519,
+        ),
+        ("RSA", &["--kty", "RSA"][..], KeyType::Rsa(2048)),
+    ] {
+        let public = dir.path().join(format!("{name}.pub.json"));
+        let private = dir.path().join(format!("{name}.priv.json"));
+        let mut create = vec!["crypto", "jwk", "create", path(&public), path(&private)];
+        create.extend_from_slice(key_flags);
+        create.extend(["--password-file", path(&pw)]);
         ok(&create, "");
+        assert_eq!(
+            std::fs::metadata(&private)
+                .expect("private JWK")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600,
+            "{name}"
+        );
         // A second run does not overwrite.
         assert!(fails(&create, "").contains("exists"));
 
@@ -80,11 +94,12 @@ fn jwk_create_then_decrypt_mint_inspect_and_verify() {
         );
         let private_jwk = Jwk::from_json(decrypted.as_bytes()).expect("private JWK");
         assert_eq!(private_jwk.to_public(), public_jwk);
+        let key = private_jwk.to_private_key().expect("key");
+        assert_eq!(key.key_type(), key_type, "{name}");
 
         // A token minted with the key verifies against the public JWK.
         let aud = Operation::Sign.audience("ca.example.com:9000");
         let claims = TokenClaims::new("ops", "host.example.com", &aud, SystemTime::now());
-        let key = private_jwk.to_private_key().expect("key");
         let kid = public_jwk.kid.clone().expect("kid");
         let token = mint_token(&key, &kid, &claims).expect("mint");
         let verified = ok(
@@ -147,7 +162,7 @@ fn jwk_create_then_decrypt_mint_inspect_and_verify() {
 
         // Once (a 600,000-iteration PBKDF2 is slow in debug builds): a wrong password is
         // refused, and an independent implementation decrypts the file Mayfly wrote.
-        if kty == "EC" {
+        if name == "P-256" {
             let wrong = mayfly_testkit::write_file(dir.path(), "wrong", "nope");
             let args = ["crypto", "jwe", "decrypt", "--password-file", path(&wrong)];
             assert!(fails(&args, &encrypted).contains("wrong password"));

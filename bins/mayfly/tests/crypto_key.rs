@@ -61,6 +61,10 @@ fn keypair_writes_encrypted_keys_openssl_reads() {
             &["--kty", "RSA", "--size", "2048", "--cipher", "aes192"][..],
             "Private-Key: (2048 bit",
         ),
+        (
+            &["--kty", "RSA", "--size", "3072"][..],
+            "Private-Key: (3072 bit",
+        ),
     ] {
         let (public, private) = (d.join("k.pub"), d.join("k.pem"));
         mayfly_testkit::run_ok(
@@ -217,15 +221,23 @@ fn change_pass_rewrites_keys_openssl_reads() {
             .arg(&old)
             .args(["--cipher", "aes256"]),
     );
-    mayfly_testkit::run_ok(
-        mayfly()
-            .args(["crypto", "change-pass"])
+    let change_in_place = || {
+        let mut cmd = mayfly();
+        cmd.args(["crypto", "change-pass"])
             .arg(&private)
             .arg("--password-file")
             .arg(&old)
             .arg("--new-password-file")
-            .arg(&new),
-    );
+            .arg(&new);
+        cmd
+    };
+    // Replacing KEY takes --force; without it nothing is asked for nor written.
+    let before = std::fs::read(&private).unwrap();
+    let (ok, out) = mayfly_testkit::run(&mut change_in_place());
+    assert!(!ok && out.contains("without --force"), "{out}");
+    assert_eq!(std::fs::read(&private).unwrap(), before);
+    mayfly_testkit::run_ok(change_in_place().arg("--force"));
+    assert_ne!(std::fs::read(&private).unwrap(), before);
     assert_eq!(mode(&private), 0o600);
     openssl_agrees(&openssl, &private, Some(&new), &public);
     let params = mayfly_testkit::run_ok(
@@ -247,7 +259,8 @@ fn change_pass_rewrites_keys_openssl_reads() {
             .arg("--password-file")
             .arg(&old)
             .arg("--new-password-file")
-            .arg(&old),
+            .arg(&old)
+            .arg("--force"),
     );
     assert!(!ok && out.contains("wrong password"), "{out}");
     assert_eq!(std::fs::read(&private).unwrap(), before);
@@ -276,6 +289,59 @@ fn change_pass_rewrites_keys_openssl_reads() {
             .arg(&out_key),
     );
     assert!(params.contains("aes-192-cbc"), "{params}");
+
+    // An existing --out is replaced only with --force.
+    let before = std::fs::read(&out_key).unwrap();
+    let (ok, out) = mayfly_testkit::run(
+        mayfly()
+            .args(["crypto", "change-pass"])
+            .arg(&private)
+            .arg("--password-file")
+            .arg(&new)
+            .arg("--new-password-file")
+            .arg(&old)
+            .arg("--out")
+            .arg(&out_key),
+    );
+    assert!(!ok && out.contains("already exists"), "{out}");
+    assert_eq!(std::fs::read(&out_key).unwrap(), before);
+}
+
+#[test]
+fn a_generated_password_is_printed_once_on_stdout() {
+    let Some(openssl) = mayfly_testkit::tool("openssl") else {
+        return;
+    };
+    let dir = mayfly_testkit::temp_dir();
+    let d = dir.path();
+    let out = mayfly()
+        .args(["crypto", "keypair", "k.pub", "k.pem", "--generate-password"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    // Standard output is the password and nothing else; it is stored nowhere.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let [password] = lines[..] else {
+        panic!("one line expected on stdout: {stdout:?}");
+    };
+    assert!(password.len() >= 32, "a strong password: {password:?}");
+    assert!(!stderr.contains(password), "{stderr}");
+    let mut files: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["k.pem", "k.pub"]);
+    let password_file = mayfly_testkit::write_file(d, "pw", password);
+    openssl_agrees(
+        &openssl,
+        &d.join("k.pem"),
+        Some(&password_file),
+        &d.join("k.pub"),
+    );
 }
 
 /// Runs `mayfly ARGS` on a pseudo-terminal (util-linux `script`), typing `input`.

@@ -116,6 +116,13 @@ impl Setup {
         forge(&self.header(), &claims, &self.p256)
     }
 
+    /// Like [`Setup::with_claims`] but signed by a key the provisioner does not have.
+    fn badly_signed(&self, edit: impl FnOnce(&mut Value)) -> String {
+        let mut claims = self.claims();
+        edit(&mut claims);
+        forge(&self.header(), &claims, &self.other)
+    }
+
     /// A good token with `edit` applied to the header.
     fn with_header(&self, edit: impl FnOnce(&mut Value)) -> String {
         let mut header = self.header();
@@ -135,11 +142,15 @@ fn tokens_minted_with_every_key_type_validate() {
         let key = PrivateKey::generate(key_type).expect("key");
         check_round_trip(&key, now);
     }
-    check_round_trip(&rsa_fixture(), now);
+    let rsa = rsa_fixture();
+    check_round_trip(&rsa, now);
+    check_round_trip(&rsa.pss_signer().expect("an RSA key signs PS256"), now);
 }
 
-fn check_round_trip(key: &PrivateKey, now: SystemTime) {
-    let jwk = Jwk::from_public_key(key.public_key()).expect("jwk");
+/// Mints with `key` for a provisioner whose JWK pins the key's algorithm, and validates.
+fn check_round_trip(key: &dyn Signer, now: SystemTime) {
+    let mut jwk = Jwk::from_public_key(key.public_key()).expect("jwk");
+    jwk.alg = Some(key.algorithm().jws_name().into());
     let kid = jwk.kid.clone().expect("kid");
     let mut provisioners = Provisioners::new();
     provisioners.insert("prov", &kid, ProvisionerKey::from_jwk(&jwk).expect("key"));
@@ -478,8 +489,20 @@ fn bad_tokens_are_refused_each_with_its_own_error() {
             E::JtiTooLong
         ),
     ];
+    let variants = refused_as_expected(&s, &cases);
+    assert!(cases.len() >= 40, "{} cases", cases.len());
+    // Every check has its own variant (ForbiddenHeader, BadEncoding, BadHeader and
+    // BadSignature repeat with different members or causes).
+    assert_eq!(variants.len(), cases.len() - 5);
+}
+
+type Case = (&'static str, String, fn(&TokenError) -> bool);
+
+/// Validates every case's token, asserts it is refused with the expected error, and returns
+/// the error variants seen.
+fn refused_as_expected(s: &Setup, cases: &[Case]) -> HashSet<std::mem::Discriminant<TokenError>> {
     let mut variants = HashSet::new();
-    for (name, token, expected) in &cases {
+    for (name, token, expected) in cases {
         match s.validate(token) {
             Ok(_) => panic!("{name}: accepted"),
             Err(e) => {
@@ -488,10 +511,119 @@ fn bad_tokens_are_refused_each_with_its_own_error() {
             }
         }
     }
-    assert!(cases.len() >= 40, "{} cases", cases.len());
-    // Every check has its own variant (ForbiddenHeader, BadEncoding, BadHeader and
-    // BadSignature repeat with different members or causes).
-    assert_eq!(variants.len(), cases.len() - 5);
+    variants
+}
+
+/// Tokens with two defects: the error is that of the check that comes first in
+/// `TokenValidator::validate`, so reordering the checks fails this test.
+#[test]
+fn checks_run_in_the_documented_order() {
+    use TokenError as E;
+    let s = setup();
+    let now = unix(s.now);
+    let expired = |c: &mut Value| {
+        c["nbf"] = json!(now - 400);
+        c["iat"] = json!(now - 400);
+        c["exp"] = json!(now - 100);
+    };
+    let other_ca = json!("https://evil.example.com/1.0/sign");
+    let cases: [Case; 12] = [
+        case!(
+            "oversized + alg none",
+            format!(
+                "{}.{}.",
+                b64(json!({"alg": "none", "kid": s.p256_kid}).to_string()),
+                "A".repeat(20_000)
+            ),
+            E::TooLarge { .. }
+        ),
+        case!(
+            "alg none + unknown kid",
+            forge(&json!({"alg": "none", "kid": "nope"}), &s.claims(), &s.p256),
+            E::AlgNone
+        ),
+        case!(
+            "unknown iss + bad signature",
+            s.badly_signed(|c| c["iss"] = json!("nobody")),
+            E::UnknownIssuer(_)
+        ),
+        case!(
+            "unknown kid + bad signature",
+            forge(
+                &json!({"alg": "ES256", "kid": "nope", "typ": "JWT"}),
+                &s.claims(),
+                &s.other
+            ),
+            E::UnknownKid { .. }
+        ),
+        case!(
+            "alg of another key type + expired",
+            forge(
+                &json!({"alg": "ES384", "kid": s.p256_kid, "typ": "JWT"}),
+                &{
+                    let mut c = s.claims();
+                    expired(&mut c);
+                    c
+                },
+                &s.p256
+            ),
+            E::AlgKeyMismatch { .. }
+        ),
+        case!(
+            "expired + bad signature",
+            s.badly_signed(expired),
+            E::BadSignature
+        ),
+        case!(
+            "expired + wrong aud",
+            s.with_claims(|c| {
+                expired(c);
+                c["aud"] = other_ca.clone();
+            }),
+            E::Expired { .. }
+        ),
+        case!(
+            "not yet valid + too long-lived",
+            s.with_claims(|c| {
+                c["nbf"] = json!(now + 120);
+                c["exp"] = json!(now + 120 + 400);
+            }),
+            E::NotYetValid { .. }
+        ),
+        case!(
+            "too long-lived + wrong aud",
+            s.with_claims(|c| {
+                c["exp"] = json!(now + 301);
+                c["aud"] = other_ca.clone();
+            }),
+            E::LifetimeTooLong { .. }
+        ),
+        case!(
+            "wrong aud + empty sub",
+            s.with_claims(|c| {
+                c["aud"] = other_ca.clone();
+                c["sub"] = json!("");
+            }),
+            E::UnknownAudienceHost(_)
+        ),
+        case!(
+            "empty sub + empty SAN",
+            s.with_claims(|c| {
+                c["sub"] = json!("");
+                c["sans"] = json!([""]);
+            }),
+            E::EmptySubject
+        ),
+        case!(
+            "empty SAN + no jti",
+            s.with_claims(|c| {
+                c["sans"] = json!(["www.example.com", ""]);
+                c.as_object_mut().expect("object").remove("jti");
+            }),
+            E::EmptySan
+        ),
+    ];
+    refused_as_expected(&s, &cases);
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //!   2048-4096). A [`Pkcs11Signer`] is a key inside an HSM. Both implement [`Signer`], which is
 //!   object-safe; [`load_signer`] opens either from a file path or a `pkcs11:` URI.
 //! - Key files: [`read_private_key_pem`] reads PKCS#8 (plain or PBES2-encrypted), SEC1, PKCS#1
-//!   and OpenSSL's legacy `Proc-Type` encryption; [`write_private_key_pem`] writes PKCS#8,
-//!   encrypted with PBKDF2-HMAC-SHA256 and AES-CBC when given a [`Password`];
+//!   (as PEM or bare DER) and OpenSSL's legacy `Proc-Type` encryption; [`write_private_key_pem`]
+//!   writes PKCS#8, encrypted with PBKDF2-HMAC-SHA256 and AES-CBC when given a [`Password`];
 //!   [`change_password`] re-encrypts; [`write_secret_file`] stores atomically with mode 0600.
 //! - A [`Password`] comes from a file, a terminal prompt or [`Password::generate`], never from
 //!   the environment, and is zeroized on drop.
@@ -61,7 +61,7 @@ pub use pkcs11::{Pkcs11Location, Pkcs11Signer};
 pub use public::{MIN_RSA_BITS, PublicKey};
 pub use rng::{fill_random, os_rng, random_bytes};
 pub use signer::{Signer, Verifier};
-pub use software::PrivateKey;
+pub use software::{PrivateKey, PssSigner};
 
 use const_oid::ObjectIdentifier;
 

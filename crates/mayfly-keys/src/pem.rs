@@ -1,5 +1,6 @@
-//! Private key files: reading every PEM format step-ca and OpenSSL write, writing PKCS#8
-//! (encrypted with PBES2 when a password is given), and changing a file's password.
+//! Private key files: reading every PEM format step-ca and OpenSSL write (and the same
+//! structures as bare DER), writing PKCS#8 (encrypted with PBES2 when a password is given), and
+//! changing a file's password.
 
 use der::asn1::OctetStringRef;
 use der::{Decode, Encode};
@@ -67,7 +68,7 @@ impl std::str::FromStr for Cipher {
     }
 }
 
-/// One PEM block split into its parts.
+/// One PEM block split into its parts (or a DER file, labelled as PEM would label it).
 struct PemBlock {
     label: String,
     dek_info: Option<String>,
@@ -83,6 +84,8 @@ const AES_256_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.1
 
 /// Reads a PEM private key: PKCS#8 (plain or PBES2-encrypted), SEC1 `EC PRIVATE KEY`, PKCS#1
 /// `RSA PRIVATE KEY`, and OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` encryption with AES.
+/// Input without a `-----BEGIN` line is read as DER holding one of the first four
+/// (`openssl pkey -outform der` and `openssl pkcs8 -outform der` write such files).
 ///
 /// Errors are distinct: [`KeyError::PasswordRequired`], [`KeyError::WrongPassword`],
 /// [`KeyError::UnsupportedLegacyCipher`] (DES, 3DES), [`KeyError::Truncated`],
@@ -91,7 +94,7 @@ pub fn read_private_key_pem(
     pem: &[u8],
     password: Option<&Password>,
 ) -> Result<PrivateKey, KeyError> {
-    let block = parse_pem(pem)?;
+    let block = parse_key_file(pem)?;
     let Some(dek_info) = &block.dek_info else {
         return decode_der(&block.label, &block.der, password);
     };
@@ -151,9 +154,9 @@ pub fn change_password(
     write_private_key_pem(&key, Some(new), cipher)
 }
 
-/// The AES cipher a PEM key file is encrypted with, `None` when it is not encrypted.
+/// The AES cipher a key file (PEM or DER) is encrypted with, `None` when it is not encrypted.
 pub fn encryption_cipher(pem: &[u8]) -> Result<Option<Cipher>, KeyError> {
-    let block = parse_pem(pem)?;
+    let block = parse_key_file(pem)?;
     if let Some(dek_info) = &block.dek_info {
         return Ok(Some(DekInfo::parse(dek_info)?.cipher));
     }
@@ -254,17 +257,12 @@ fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), KeyErro
 /// parameters fully so DES and PBES1 files get a clear error rather than "unknown OID".
 fn pbes2_cipher_oid(der: &[u8]) -> Result<ObjectIdentifier, KeyError> {
     #[derive(der::Sequence)]
-    struct Outer<'a> {
-        algorithm: AlgorithmIdentifierRef<'a>,
-        data: &'a OctetStringRef,
-    }
-    #[derive(der::Sequence)]
     struct Pbes2Params<'a> {
         kdf: AlgorithmIdentifierRef<'a>,
         cipher: AlgorithmIdentifierRef<'a>,
     }
     let malformed = |e: der::Error| KeyError::Malformed(format!("encrypted PKCS#8: {e}"));
-    let outer = Outer::from_der(der).map_err(malformed)?;
+    let outer = EncryptedOuter::from_der(der).map_err(malformed)?;
     if outer.algorithm.oid != PBES2 {
         return Err(KeyError::UnsupportedLegacyCipher(format!(
             "PKCS#5 v1.5 scheme {} (DES/RC2)",
@@ -278,6 +276,14 @@ fn pbes2_cipher_oid(der: &[u8]) -> Result<ObjectIdentifier, KeyError> {
     let params = params.to_der().map_err(malformed)?;
     let params = Pbes2Params::from_der(&params).map_err(malformed)?;
     Ok(params.cipher.oid)
+}
+
+/// The outer `EncryptedPrivateKeyInfo` (RFC 5958), without decoding the algorithm's
+/// parameters: enough to recognise the structure and to name the scheme in errors.
+#[derive(der::Sequence)]
+struct EncryptedOuter<'a> {
+    algorithm: AlgorithmIdentifierRef<'a>,
+    data: &'a OctetStringRef,
 }
 
 /// Older Go versions (and so step) encode the PBKDF2 PRF's parameters as `00 00` instead of
@@ -330,13 +336,46 @@ fn check_complete(der: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// A key file as a [`PemBlock`]: PEM when it has a `-----BEGIN` line, DER otherwise.
+fn parse_key_file(data: &[u8]) -> Result<PemBlock, KeyError> {
+    if data.trim_ascii().is_empty() {
+        return Err(KeyError::Truncated("the file is empty".into()));
+    }
+    if data.windows(11).any(|w| w == b"-----BEGIN ") {
+        return parse_pem(data);
+    }
+    let not_a_key = || {
+        KeyError::UnsupportedFormat(
+            "neither PEM nor a DER private key (PKCS#8, SEC1 or PKCS#1)".into(),
+        )
+    };
+    // Every DER key is a SEQUENCE; text and other binary formats stop here.
+    if data.first() != Some(&0x30) {
+        return Err(not_a_key());
+    }
+    check_complete(data)?;
+    let label = if pkcs8::PrivateKeyInfoRef::from_der(data).is_ok() {
+        "PRIVATE KEY"
+    } else if EncryptedOuter::from_der(data).is_ok() {
+        "ENCRYPTED PRIVATE KEY"
+    } else if sec1::EcPrivateKey::from_der(data).is_ok() {
+        "EC PRIVATE KEY"
+    } else if pkcs1::RsaPrivateKeyRef::from_der(data).is_ok() {
+        "RSA PRIVATE KEY"
+    } else {
+        return Err(not_a_key());
+    };
+    Ok(PemBlock {
+        label: label.to_owned(),
+        dek_info: None,
+        der: Zeroizing::new(data.to_vec()),
+    })
+}
+
 /// Splits the first PEM block into label, legacy `DEK-Info` header and DER body.
 fn parse_pem(pem: &[u8]) -> Result<PemBlock, KeyError> {
     let text = std::str::from_utf8(pem)
         .map_err(|_| KeyError::UnsupportedFormat("not a PEM file (binary data)".into()))?;
-    if text.trim().is_empty() {
-        return Err(KeyError::Truncated("the file is empty".into()));
-    }
     let mut lines = text.lines().map(str::trim_end);
     let label = lines
         .by_ref()

@@ -229,6 +229,37 @@ impl PrivateKey {
             .map_err(|e| KeyError::Signing(e.to_string()))?;
         Ok(signature::SignatureEncoding::to_vec(&sig))
     }
+
+    /// This RSA key as a [`Signer`] whose algorithm is PS256 (RSASSA-PSS with SHA-256), so
+    /// JOSE code that mints through any signer mints PS256. Only RSA keys can.
+    pub fn pss_signer(&self) -> Result<PssSigner<'_>, KeyError> {
+        if !self.key_type().is_rsa() {
+            return Err(KeyError::AlgorithmMismatch {
+                algorithm: "PS256".into(),
+                key: self.key_type().to_string(),
+            });
+        }
+        Ok(PssSigner(self))
+    }
+}
+
+/// An RSA [`PrivateKey`] signing with RSASSA-PSS (SHA-256), JOSE `PS256`; made by
+/// [`PrivateKey::pss_signer`]. For JOSE only: X.509 output uses PKCS#1 v1.5.
+#[derive(Debug, Clone, Copy)]
+pub struct PssSigner<'a>(&'a PrivateKey);
+
+impl Signer for PssSigner<'_> {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        SignatureAlgorithm::RsaPssSha256
+    }
+
+    fn public_key(&self) -> &PublicKey {
+        &self.0.public
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.0.sign_pss(message)
+    }
 }
 
 impl fmt::Debug for PrivateKey {

@@ -70,6 +70,11 @@ const PEMUTIL_KEYS: &[(&str, Expect)] = &[
         "pkcs8/openssl.ed25519.pem",
         Key(KeyType::Ed25519, "openssl.ed25519.pub.pem"),
     ),
+    // The same key as bare DER PKCS#8.
+    (
+        "pkcs8/openssl.ed25519.der",
+        Key(KeyType::Ed25519, "openssl.ed25519.pub.pem"),
+    ),
     (
         "pkcs8/openssl.ed25519.enc.pem",
         Key(KeyType::Ed25519, "openssl.ed25519.pub.pem"),
@@ -153,7 +158,7 @@ fn every_other_pemutil_file_is_refused_clearly() {
         if name.starts_with("openssh.") && !name.ends_with(".pub.pem") {
             check(path, Some("mypassword"), UnsupportedFormat);
         } else {
-            // Certificates, CSRs, public keys, DER files, password files: not private keys.
+            // Certificates, CSRs, public keys (PEM and DER), password files: not private keys.
             let result = read(path, Some("mypassword"));
             assert!(
                 matches!(

@@ -1,5 +1,6 @@
 //! OpenSSL reads every key Mayfly writes, and Mayfly reads what OpenSSL writes (PKCS#8 PBES2
-//! with HMAC-SHA1 and HMAC-SHA256 PRFs, legacy `Proc-Type` PEM, SEC1, PKCS#1).
+//! with HMAC-SHA1 and HMAC-SHA256 PRFs, legacy `Proc-Type` PEM, SEC1, PKCS#1, and the same
+//! structures as bare DER).
 #![allow(clippy::unwrap_used, reason = "a test panics on failure by design")]
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,22 @@ fn asn1parse(openssl: &Path, key: &Path) -> String {
     mayfly_testkit::run_ok(Command::new(openssl).args(["asn1parse", "-in"]).arg(key))
 }
 
+/// The PBKDF2 salt in `openssl asn1parse` output: the first OCTET STRING after the PBKDF2
+/// OID.
+fn pbkdf2_salt(params: &str) -> Vec<u8> {
+    let hex = params
+        .lines()
+        .skip_while(|line| !line.ends_with(":PBKDF2"))
+        .find(|line| line.contains("OCTET STRING"))
+        .and_then(|line| line.split_once("[HEX DUMP]:"))
+        .unwrap_or_else(|| panic!("no PBKDF2 salt in\n{params}"))
+        .1;
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
 #[test]
 fn openssl_reads_what_we_write() {
     let Some(openssl) = mayfly_testkit::tool("openssl") else {
@@ -37,6 +54,9 @@ fn openssl_reads_what_we_write() {
         (KeyType::EcP384, Cipher::Aes192Cbc, "aes-192-cbc"),
         (KeyType::Ed25519, Cipher::Aes256Cbc, "aes-256-cbc"),
         (KeyType::Rsa(2048), Cipher::default(), "aes-128-cbc"),
+        (KeyType::Rsa(3072), Cipher::Aes256Cbc, "aes-256-cbc"),
+        // The one RSA-4096 generation of this test suite (it takes seconds).
+        (KeyType::Rsa(4096), Cipher::default(), "aes-128-cbc"),
     ] {
         let key = PrivateKey::generate(key_type).unwrap();
         let expected = key.public_key().to_pem().unwrap();
@@ -60,10 +80,24 @@ fn openssl_reads_what_we_write() {
                 "{key_type}: {needle} missing in\n{params}"
             );
         }
+        assert_eq!(pbkdf2_salt(&params).len(), 16, "{key_type}: salt length");
         assert_eq!(
             encryption_cipher(encrypted.as_bytes()).unwrap(),
             Some(cipher)
         );
+        if let KeyType::Rsa(bits) = key_type {
+            let text = mayfly_testkit::run_ok(
+                Command::new(&openssl)
+                    .args(["pkey", "-noout", "-text", "-in"])
+                    .arg(&path)
+                    .arg("-passin")
+                    .arg(format!("file:{}", password_file.display())),
+            );
+            assert!(
+                text.contains(&format!("Private-Key: ({bits} bit")),
+                "{key_type}: {text}"
+            );
+        }
 
         let plain = write_private_key_pem(&key, None, cipher).unwrap();
         assert!(plain.starts_with("-----BEGIN PRIVATE KEY-----"));
@@ -255,6 +289,53 @@ fn we_read_what_openssl_writes() {
             openssl_key(
                 &openssl,
                 d,
+                "pkcs8.der",
+                &["pkcs8", "-topk8", "-nocrypt", "-in", ec, "-outform", "DER"],
+            ),
+            ec,
+        ),
+        (
+            openssl_key(
+                &openssl,
+                d,
+                "pkcs8-enc.der",
+                &[
+                    "pkcs8",
+                    "-topk8",
+                    "-in",
+                    rsa,
+                    "-v2",
+                    "aes-256-cbc",
+                    "-passout",
+                    &pass,
+                    "-outform",
+                    "DER",
+                ],
+            ),
+            rsa,
+        ),
+        (
+            openssl_key(
+                &openssl,
+                d,
+                "sec1.der",
+                &["ec", "-in", ec, "-outform", "DER"],
+            ),
+            ec,
+        ),
+        (
+            openssl_key(
+                &openssl,
+                d,
+                "pkcs1.der",
+                &["rsa", "-traditional", "-in", rsa, "-outform", "DER"],
+            ),
+            rsa,
+        ),
+        (
+            openssl_key(
+                &openssl,
+                d,
                 "pkcs8-des3.pem",
                 &[
                     "pkcs8", "-topk8", "-in", ec, "-v2", "des3", "-passout", &pass,
@@ -292,4 +373,15 @@ fn we_read_what_openssl_writes() {
         );
         key.sign(b"x").unwrap();
     }
+    // A DER file keeps its cipher through change-pass and is named when cut short.
+    let der = std::fs::read(d.join("pkcs8-enc.der")).unwrap();
+    assert_eq!(encryption_cipher(&der).unwrap(), Some(Cipher::Aes256Cbc));
+    let changed = change_password(&der, Some(&password), &password, None).unwrap();
+    assert_eq!(
+        encryption_cipher(changed.as_bytes()).unwrap(),
+        Some(Cipher::Aes256Cbc)
+    );
+    let der = std::fs::read(d.join("pkcs1.der")).unwrap();
+    let cut = read_private_key_pem(&der[..der.len() - 10], None);
+    assert!(matches!(cut, Err(KeyError::Truncated(_))), "{cut:?}");
 }
