@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mayfly_testkit::{
-    run_ok, stderr_of_failure, stdout_of_success, temp_dir, tool, venv_tool, workspace_root,
-    write_file,
+    pkilint_errors, run_ok, stderr_of_failure, stdout_of_success, temp_dir, tool, venv_tool,
+    workspace_root, write_file,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn mayfly(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mayfly"))
@@ -154,22 +154,187 @@ fn cli_pki_passes_openssl_certtool_cryptography_and_pkilint() {
         );
         assert!(out.contains("path OK"), "{out}");
     }
-    if let Some(lint) = venv_tool("lint_pkix_cert") {
-        for name in ["root.crt", "int.crt", "leaf-only.crt"] {
-            let out = Command::new(&lint)
-                .args(["lint", "-s", "ERROR", "-f", "JSON"])
-                .arg(p(name))
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            let unexpected: Vec<&str> = text
-                .split("\"code\"")
-                .skip(1)
-                .filter(|f| !(f.contains("invalid_domain_name_syntax") && f.contains("localhost")))
-                .collect();
-            assert!(unexpected.is_empty(), "{name}: {text}");
-        }
+    for name in ["root.crt", "int.crt", "leaf-only.crt"] {
+        let errors = pkilint_errors("lint_pkix_cert", &[p(name)]);
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
     }
+    for (issuer, subject) in [("root.crt", "int.crt"), ("int.crt", "leaf-only.crt")] {
+        let errors = pkilint_errors(
+            "lint_pkix_signer_signee_cert_chain",
+            &[p(issuer), p(subject)],
+        );
+        assert!(errors.is_empty(), "{issuer} -> {subject}: {errors:#?}");
+    }
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time as `inspect` prints it
+/// (`2030-01-02T03:04:05Z`).
+fn unix_seconds(t: &Value) -> i64 {
+    let t = t.as_str().unwrap();
+    assert!(t.len() == 20 && t.ends_with('Z'), "{t}");
+    let n = |r: std::ops::Range<usize>| t[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(5..7), n(8..10));
+    // Days from civil (H. Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19)
+}
+
+fn inspect_json(name: &str, dir: &Path) -> Value {
+    serde_json::from_str(&ok(
+        &["certificate", "inspect", name, "--format", "json"],
+        dir,
+    ))
+    .unwrap()
+}
+
+/// notAfter - notBefore of a certificate, from `inspect --format json`.
+fn lifetime(info: &Value) -> i64 {
+    unix_seconds(&info["notAfter"]) - unix_seconds(&info["notBefore"])
+}
+
+#[test]
+fn validity_and_templates_reach_the_certificate() {
+    const MINUTE: i64 = 60;
+    let dir = temp_dir();
+    let d = dir.path();
+    // `mayfly certificate create ARGS --no-password --insecure`; returns stderr, which must
+    // hold no template warning.
+    let create = |args: &[&str]| {
+        let args = [
+            &["certificate", "create"],
+            args,
+            &["--no-password", "--insecure"],
+        ]
+        .concat();
+        let out = mayfly(&args, d);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("warning"), "{args:?}: {stderr}");
+    };
+    create(&["Root", "root.crt", "root.key", "--profile", "root-ca"]);
+    // Ten years of 365 days, plus the one-minute backdate.
+    assert_eq!(
+        lifetime(&inspect_json("root.crt", d)),
+        3650 * 86_400 + MINUTE
+    );
+
+    // The production guide's intermediate.tpl (without the guide's stray final `}`).
+    write_file(
+        d,
+        "intermediate.tpl",
+        r#"{
+	"subject": {{ toJson .Subject }},
+	"keyUsage": ["certSign", "crlSign"],
+	"basicConstraints": {
+		"isCA": true,
+		"maxPathLen": 0
+	},
+	"crlDistributionPoints": ["http://crl.example.com/crl/ca.crl"]
+}"#,
+    );
+    create(&[
+        "Intermediate",
+        "int.crt",
+        "int.key",
+        "--template",
+        "intermediate.tpl",
+        "--ca",
+        "root.crt",
+        "--ca-key",
+        "root.key",
+        "--not-after",
+        "87660h",
+    ]);
+    let int = inspect_json("int.crt", d);
+    assert_eq!(
+        int["crlDistributionPoints"],
+        json!(["URI:http://crl.example.com/crl/ca.crl"])
+    );
+    assert_eq!(int["basicConstraints"]["maxPathLen"], 0);
+    assert_eq!(int["keyUsage"], json!(["certSign", "crlSign"]));
+    assert_eq!(lifetime(&int), 87_660 * 3600 + MINUTE);
+
+    // Leaves: the 24-hour default, a duration, and an RFC 3339 time (shown in UTC).
+    let ca = ["--ca", "int.crt", "--ca-key", "int.key"];
+    create(&[&["leaf.example.com", "day.crt", "day.key"][..], &ca].concat());
+    assert_eq!(lifetime(&inspect_json("day.crt", d)), 24 * 3600 + MINUTE);
+    create(
+        &[
+            &["leaf.example.com", "2h.crt", "2h.key", "--not-after", "2h"][..],
+            &ca,
+        ]
+        .concat(),
+    );
+    assert_eq!(lifetime(&inspect_json("2h.crt", d)), 2 * 3600 + MINUTE);
+    // Noon UTC, four years after the intermediate's start, written with a +02:00 offset.
+    let start = int["notBefore"].as_str().unwrap();
+    let date = format!(
+        "{}{}",
+        start[..4].parse::<i64>().unwrap() + 4,
+        &start[4..10]
+    );
+    let end = format!("{date}T14:00:00+02:00");
+    create(
+        &[
+            &[
+                "leaf.example.com",
+                "fixed.crt",
+                "fixed.key",
+                "--not-after",
+                &end,
+            ][..],
+            &ca,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        inspect_json("fixed.crt", d)["notAfter"],
+        format!("{date}T12:00:00Z")
+    );
+
+    // A leaf from an operator's template, fed by --set.
+    write_file(
+        d,
+        "client.tpl",
+        r#"{
+  "subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": {{ toJson .Org }}},
+  "sans": {{ toJson .SANs }},
+  "keyUsage": ["digitalSignature"],
+  "extKeyUsage": ["clientAuth"]
+}"#,
+    );
+    create(
+        &[
+            &[
+                "client",
+                "client.crt",
+                "client.key",
+                "--template",
+                "client.tpl",
+                "--set",
+                "Org=Example Corp",
+                "--san",
+                "client@example.com",
+            ][..],
+            &ca,
+        ]
+        .concat(),
+    );
+    let client = inspect_json("client.crt", d);
+    assert_eq!(client["subject"], "CN=client,O=Example Corp");
+    assert_eq!(
+        client["subjectAltNames"],
+        json!(["email:client@example.com"])
+    );
+    assert_eq!(client["keyUsage"], json!(["digitalSignature"]));
+    assert_eq!(client["extKeyUsage"], json!(["clientAuth"]));
+    assert_eq!(lifetime(&client), 24 * 3600 + MINUTE);
+    assert_eq!(client["authorityKeyId"], int["subjectKeyId"]);
 }
 
 #[test]
@@ -177,31 +342,23 @@ fn inspect_reports_the_profile() {
     let dir = temp_dir();
     let d = dir.path();
     make_pki(d, false, &["--kty", "RSA", "--size", "2048"]);
-    let leaf: Value = serde_json::from_str(&ok(
-        &["certificate", "inspect", "leaf.crt", "--format", "json"],
-        d,
-    ))
-    .unwrap();
+    let leaf = inspect_json("leaf.crt", d);
     assert_eq!(leaf["subject"], "CN=localhost");
     assert_eq!(leaf["issuer"], "CN=Mayfly CLI Intermediate");
     assert_eq!(
         leaf["keyUsage"],
-        serde_json::json!(["digitalSignature", "keyEncipherment"])
+        json!(["digitalSignature", "keyEncipherment"])
     );
     assert_eq!(
         leaf["subjectAltNames"],
-        serde_json::json!(["DNS:localhost", "IP:127.0.0.1"])
+        json!(["DNS:localhost", "IP:127.0.0.1"])
     );
     assert_eq!(leaf["publicKey"], "RSA 2048");
-    let int: Value = serde_json::from_str(&ok(
-        &["certificate", "inspect", "int.crt", "--format", "json"],
-        d,
-    ))
-    .unwrap();
+    let int = inspect_json("int.crt", d);
     assert_eq!(int["basicConstraints"]["maxPathLen"], 0);
     assert_eq!(
         int["crlDistributionPoints"],
-        serde_json::json!(["URI:http://ca.example.com/int.crl"])
+        json!(["URI:http://ca.example.com/int.crl"])
     );
     assert_eq!(leaf["authorityKeyId"], int["subjectKeyId"]);
     let text = ok(&["certificate", "inspect", "root.crt"], d);

@@ -125,6 +125,9 @@ impl CertificateRequest {
 
     /// The request as templates see it under `.Insecure.CR` (step's field names; the public
     /// key reports `*rsa.PublicKey` / `*ecdsa.PublicKey` / `ed25519.PublicKey` to `typeIs`).
+    /// The public key and its algorithm are hidden members (`$publicKey`,
+    /// `$publicKeyAlgorithm`): templates read them as `.PublicKey` and `.PublicKeyAlgorithm`,
+    /// but `toJson` leaves them out, as step's `json:"-"` fields.
     pub fn to_template_value(&self) -> Result<Value, Error> {
         let pick = |f: fn(&San) -> Option<String>| -> Value {
             Value::Array(self.sans.iter().filter_map(f).map(Value::from).collect())
@@ -141,8 +144,8 @@ impl CertificateRequest {
             "emailAddresses": pick(|s| if let San::Email(d) = s { Some(d.clone()) } else { None }),
             "ipAddresses": pick(|s| if let San::Ip(d) = s { Some(d.to_string()) } else { None }),
             "uris": pick(|s| if let San::Uri(d) = s { Some(d.clone()) } else { None }),
-            "publicKey": public_key_value(&self.public_key),
-            "publicKeyAlgorithm": public_key_algorithm(&self.public_key),
+            "$publicKey": public_key_value(&self.public_key),
+            "$publicKeyAlgorithm": public_key_algorithm(&self.public_key),
             "signatureAlgorithm": crate::cert::signature_algorithm_name(self.signature_algorithm),
         }))
     }

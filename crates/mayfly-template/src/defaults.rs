@@ -85,7 +85,7 @@ impl TemplateData {
 
     /// Sets `.Insecure.CR.PublicKey` when there is no CSR (e.g. `certificate create`).
     pub fn with_public_key(mut self, key: &PublicKey) -> Self {
-        self.cr.insert("publicKey".into(), public_key_value(key));
+        self.cr.insert("$publicKey".into(), public_key_value(key));
         self
     }
 

@@ -235,7 +235,7 @@ pub struct RawExtension {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertificateProfile {
-    /// Must be 3 when given.
+    /// 3, or 0 (Go's zero value, what `{{ toJson .Insecure.CR }}` prints) for "not set".
     #[serde(default)]
     pub version: Option<u8>,
     /// The subject name.
@@ -350,9 +350,9 @@ impl CertificateProfile {
 
     fn check(&self) -> Result<(), Error> {
         match self.version {
-            None | Some(3) => Ok(()),
+            None | Some(0 | 3) => Ok(()),
             Some(v) => Err(Error::Profile(format!(
-                "version {v}: only version 3 is issued"
+                "version {v}: only version 3 is issued (give 3, 0 or nothing)"
             ))),
         }
     }

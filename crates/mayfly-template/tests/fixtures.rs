@@ -1,6 +1,7 @@
 //! Every step fixture template renders to what step would produce (expected output written by
 //! reading each template); the broken ones fail the way they should. CSR fixtures are checked
-//! against OpenSSL's reading of them.
+//! against OpenSSL's reading of them. The templates in `tests/step_docs/` follow the examples
+//! of step-ca's template documentation (see its README).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -212,23 +213,300 @@ fn static_and_data_templates_render_like_step() {
             "extKeyUsage": ["serverAuth", "clientAuth"]
         })
     );
+}
 
-    let foo =
-        csr("certificates/authority/testdata/certs/foo.csr").unwrap_or_else(|e| panic!("{e}"));
-    let data = TemplateData::new("foo", &[])
-        .with_request(&foo)
+/// Builds a self-signed certificate from a rendered profile, for templates whose output
+/// must also be usable as a certificate.
+fn build(json: &str) -> mayfly_template::Certificate {
+    use mayfly_keys::{KeyType, PrivateKey, Signer};
+    let profile = CertificateProfile::from_json(json).unwrap_or_else(|e| panic!("{e}\n{json}"));
+    let key = PrivateKey::generate(KeyType::EcP256).unwrap_or_else(|e| panic!("{e}"));
+    mayfly_template::build_certificate(
+        &profile,
+        key.public_key(),
+        mayfly_template::Issuer::SelfSigned(&key),
+        mayfly_template::ValidityPeriod::starting_now(mayfly_template::LEAF_LIFETIME),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn inspect(cert: &mayfly_template::Certificate) -> Value {
+    mayfly_template::inspect(cert).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn cr_template_prints_the_request_like_step() {
+    let ec = csr("certificates/authority/provisioner/testdata/certs/ecdsa.csr")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let data = TemplateData::new("foobar", &[San::guess("foo.com")])
+        .with_request(&ec)
         .map(|d| d.to_value())
-        .unwrap_or_default();
-    let raw: Value =
-        serde_json::from_str(&render("crypto/x509util/testdata/rawSubject.tpl", &data))
-            .unwrap_or_default();
-    assert_eq!(raw["rawSubject"], data["Insecure"]["CR"]["rawSubject"]);
-    let cr: Value = serde_json::from_str(&render(
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = render(
         "certificates/authority/provisioner/testdata/templates/cr.tpl",
         &data,
-    ))
-    .unwrap_or_default();
-    assert_eq!(cr, data["Insecure"]["CR"]);
+    );
+    let got: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    // step prints, for this CSR (authority/provisioner/options_test.go):
+    //   {"version":0,"subject":{"commonName":"foo"},"dnsNames":["foo"],"emailAddresses":null,
+    //    "ipAddresses":null,"uris":null,"sans":null,"extensions":[{"id":"2.5.29.17",...}],
+    //    "signatureAlgorithm":""}
+    // Mayfly prints the same subject and names (empty lists, not null), the subject's DER
+    // (rawSubject, as newer step versions do; read with `openssl asn1parse`: the 16 bytes at
+    // offset 9 of the request), and the request's signature algorithm. As in step, the public
+    // key is not printed; unlike step, the request's raw extensions are not copied.
+    let expected = json!({
+        "version": 0,
+        "subject": {"commonName": "foo"},
+        "rawSubject": "MA4xDDAKBgNVBAMTA2Zvbw==",
+        "dnsNames": ["foo"],
+        "emailAddresses": [],
+        "ipAddresses": [],
+        "uris": [],
+        "signatureAlgorithm": "ECDSA-SHA256"
+    });
+    assert_eq!(got, expected, "{out}");
+    // The key is still there for templates, with the type names Go's %T prints.
+    let t = Template::parse(
+        "key",
+        "{{ typeOf .Insecure.CR.PublicKey }} {{ .Insecure.CR.PublicKey.Curve }} {{ .Insecure.CR.PublicKeyAlgorithm }}",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        t.render(&data).unwrap_or_else(|e| panic!("{e}")),
+        "*ecdsa.PublicKey P-256 ECDSA"
+    );
+    // As step documents it, the output is a profile: the certificate says what the CSR asked.
+    let cert = inspect(&build(&out));
+    assert_eq!(cert["subject"], "CN=foo");
+    assert_eq!(cert["subjectAltNames"], json!(["DNS:foo"]));
+}
+
+#[test]
+fn raw_subject_template_renders_like_step() {
+    let req = csr("crypto/x509util/testdata/rawSubject.csr").unwrap_or_else(|e| panic!("{e}"));
+    let data = TemplateData::new("Test", &[San::guess("test.smallstep.com")])
+        .with_request(&req)
+        .map(|d| d.to_value())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = render("crypto/x509util/testdata/rawSubject.tpl", &data);
+    // The subject's DER (C, ST, L, O, CN in that order, UTF8String values) as `openssl
+    // asn1parse` shows it: the 106 bytes at offset 10 of the request.
+    let raw = "MGgxCzAJBgNVBAYTAlVTMRMwEQYDVQQIDApDYWxpZm9ybmlhMRYwFAYDVQQHDA1TYW4gRnJhbmNpc2NvMR0wGwYDVQQKDBRTbWFsbHN0ZXAgTGFicywgSW5jLjENMAsGA1UEAwwEVGVzdA==";
+    assert_eq!(
+        out,
+        format!(
+            "{{\n\t\"rawSubject\": \"{raw}\",\n\t\"sans\": [{{\"type\":\"dns\",\"value\":\"test.smallstep.com\"}}],\n\t\"keyUsage\": [\"digitalSignature\"],\n\t\"extKeyUsage\": [\"serverAuth\", \"clientAuth\"]\n}}"
+        )
+    );
+    // The certificate carries the subject byte for byte, order and string types kept.
+    use base64::Engine as _;
+    use der::Encode as _;
+    let cert = build(&out);
+    let subject = cert
+        .tbs_certificate()
+        .subject()
+        .to_der()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(subject),
+        raw
+    );
+}
+
+/// A template from `tests/step_docs/`.
+fn doc_template(name: &str) -> Template {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/step_docs")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let t = Template::parse(name, &text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        mayfly_template::lint(&t).is_empty(),
+        "{name}: {:?}",
+        mayfly_template::lint(&t)
+    );
+    t
+}
+
+fn render_doc(name: &str, data: &Value) -> Value {
+    doc_template(name)
+        .render_json(data)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn documentation_style_templates_render_as_written() {
+    use mayfly_keys::{KeyType, PrivateKey, Signer};
+    let rsa = PrivateKey::generate(KeyType::Rsa(2048)).unwrap_or_else(|e| panic!("{e}"));
+    let ec = csr("certificates/authority/provisioner/testdata/certs/ecdsa.csr")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sans = [San::guess("web.example.com")];
+
+    // A token claim becomes the subject; no claim, no certificate.
+    let data = TemplateData::new("ignored", &[])
+        .with_token(json!({"sub": "1234", "email": "jane.doe@example.com"}))
+        .to_value();
+    let got = render_doc("token_email.tpl", &data);
+    assert_eq!(
+        got,
+        json!({
+            "subject": {"commonName": "jane.doe"},
+            "emailAddresses": "jane.doe@example.com",
+            "keyUsage": ["digitalSignature"],
+            "extKeyUsage": ["clientAuth"]
+        })
+    );
+    let cert = inspect(&build(&got.to_string()));
+    assert_eq!(
+        cert["subjectAltNames"],
+        json!(["email:jane.doe@example.com"])
+    );
+    assert_eq!(cert["extKeyUsage"], json!(["clientAuth"]));
+    let no_email = TemplateData::new("x", &[])
+        .with_token(json!({"sub": "1234"}))
+        .to_value();
+    match doc_template("token_email.tpl").render(&no_email) {
+        Err(e @ TemplateError::Failed { line: 2, .. }) => {
+            assert_eq!(e.to_string(), "the token has no email claim");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The requester's dnsName replaces the SANs; without it the SANs stay. An RSA key gets
+    // keyEncipherment.
+    let plain = TemplateData::new("web", &sans).with_public_key(rsa.public_key());
+    let got = render_doc("user_dnsname.tpl", &plain.to_value());
+    assert_eq!(
+        got,
+        json!({
+            "subject": {"commonName": "web"},
+            "sans": [{"type": "dns", "value": "web.example.com"}],
+            "keyUsage": ["keyEncipherment", "digitalSignature"],
+            "extKeyUsage": ["serverAuth", "clientAuth"]
+        })
+    );
+    let data = plain
+        .clone()
+        .with_request(&ec)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_user(json!({"dnsName": "backend.example.com"}))
+        .to_value();
+    assert_eq!(
+        render_doc("user_dnsname.tpl", &data),
+        json!({
+            "subject": {"commonName": "web"},
+            "dnsNames": "backend.example.com",
+            "keyUsage": ["digitalSignature"],
+            "extKeyUsage": ["serverAuth", "clientAuth"]
+        })
+    );
+
+    // Operator data (templateData) and user data shape the subject; `default` fills a gap.
+    let data = TemplateData::new("web", &sans)
+        .set("OrganizationalUnit", json!("Engineering Team"))
+        .with_user(json!({"organization": "Acme <Labs>"}))
+        .to_value();
+    let got = render_doc("template_data_org.tpl", &data);
+    assert_eq!(
+        got,
+        json!({
+            "subject": {"commonName": "web", "organization": "Acme <Labs>",
+                        "organizationalUnit": "Engineering Team"},
+            "sans": [{"type": "dns", "value": "web.example.com"}],
+            "keyUsage": ["digitalSignature"],
+            "extKeyUsage": ["serverAuth", "clientAuth"]
+        })
+    );
+    assert_eq!(
+        inspect(&build(&got.to_string()))["subjectFields"],
+        json!({"commonName": "web", "organization": ["Acme <Labs>"],
+               "organizationalUnit": ["Engineering Team"]})
+    );
+    let data = TemplateData::new("web", &sans)
+        .set("OrganizationalUnit", json!(["Ops", "Dev"]))
+        .to_value();
+    assert_eq!(
+        render_doc("template_data_org.tpl", &data)["subject"],
+        json!({"commonName": "web", "organization": "Example Inc.",
+               "organizationalUnit": ["Ops", "Dev"]})
+    );
+
+    // An OpenVPN client: the CSR's common name, digitalSignature + keyAgreement, clientAuth.
+    let data = TemplateData::new("ignored", &[San::guess("foo")])
+        .with_request(&ec)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_value();
+    let got = render_doc("openvpn_client.tpl", &data);
+    assert_eq!(
+        got,
+        json!({
+            "subject": {"commonName": "foo"},
+            "sans": [{"type": "dns", "value": "foo"}],
+            "keyUsage": ["digitalSignature", "keyAgreement"],
+            "extKeyUsage": ["clientAuth"]
+        })
+    );
+    let cert = inspect(&build(&got.to_string()));
+    assert_eq!(
+        cert["keyUsage"],
+        json!(["digitalSignature", "keyAgreement"])
+    );
+    assert_eq!(cert["extKeyUsage"], json!(["clientAuth"]));
+
+    // An intermediate limited to one domain.
+    let data = TemplateData::new("Example Intermediate", &[])
+        .set("PermittedDomain", json!("example.com"))
+        .to_value();
+    let got = render_doc("name_constraints.tpl", &data);
+    assert_eq!(
+        got,
+        json!({
+            "subject": {"commonName": "Example Intermediate"},
+            "keyUsage": ["certSign", "crlSign"],
+            "basicConstraints": {"isCA": true, "maxPathLen": 0},
+            "nameConstraints": {"critical": true, "permittedDNSDomains": "example.com"}
+        })
+    );
+    let profile = CertificateProfile::from_value(got).unwrap_or_else(|e| panic!("{e}"));
+    let nc = profile.name_constraints.unwrap_or_default();
+    assert!(nc.critical);
+    assert_eq!(nc.permitted_dns_domains.0, vec!["example.com".to_owned()]);
+}
+
+#[test]
+fn unsupported_curves_are_refused_by_name() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let dir = mayfly_testkit::temp_dir();
+    let out = dir.path().join("p521.csr");
+    run_ok(
+        Command::new(openssl)
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-521",
+                "-nodes",
+                "-subj",
+                "/CN=p521.example.com",
+                "-keyout",
+            ])
+            .arg(dir.path().join("p521.key"))
+            .arg("-out")
+            .arg(&out),
+    );
+    let pem = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{e}"));
+    match CertificateRequest::from_pem(&pem) {
+        // secp521r1 = 1.3.132.0.35
+        Err(Error::Key(KeyError::UnsupportedAlgorithm(m))) => {
+            assert_eq!(m, "EC curve 1.3.132.0.35");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 fn openssl_req(path: &str, what: &str) -> String {
@@ -264,7 +542,7 @@ fn csr_fixtures_parse_verify_and_match_openssl() {
     ] {
         let req = csr(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let v = req.to_template_value().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(v["publicKey"]["$type"], key, "{path}");
+        assert_eq!(v["$publicKey"]["$type"], key, "{path}");
         let subject = openssl_req(path, "-subject");
         if let Some(cn) = v["subject"]["commonName"].as_str() {
             assert!(

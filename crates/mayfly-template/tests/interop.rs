@@ -11,7 +11,7 @@ use mayfly_template::{
     TemplateData, ValidityPeriod, build_certificate, certificate_to_pem, inspect,
     subject_key_identifier,
 };
-use mayfly_testkit::{run, run_ok, temp_dir, tool, venv_tool, workspace_root};
+use mayfly_testkit::{pkilint_errors, run, run_ok, temp_dir, tool, venv_tool, workspace_root};
 use serde_json::{Value, json};
 
 fn key(kty: KeyType) -> PrivateKey {
@@ -232,42 +232,123 @@ fn python_cryptography_validates_the_path() {
     assert!(out.contains("path OK 3"), "{out}");
 }
 
-/// pkilint findings at ERROR level, minus the expected ones for a `localhost` test leaf.
-fn pkilint_errors(tool_name: &str, files: &[PathBuf]) -> Vec<Value> {
-    let Some(lint) = venv_tool(tool_name) else {
-        return Vec::new();
+#[test]
+fn validity_windows_are_the_defaults_with_a_one_minute_backdate() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let pki = build_pki(KeyType::EcP256);
+    let window = |c: &Certificate| {
+        let v = c.tbs_certificate().validity();
+        (
+            v.not_before.to_unix_duration(),
+            v.not_after.to_unix_duration(),
+        )
     };
-    let out = Command::new(lint)
-        .args(["lint", "-s", "ERROR", "-f", "JSON"])
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    let mut findings = Vec::new();
-    collect_findings(&report, &mut findings);
-    findings.retain(|f| {
-        let code = f.to_string();
-        let expected = (code.contains("pkix.invalid_domain_name_syntax")
-            && code.contains("localhost"))
-            || code.contains("cabf.internal_domain_name")
-            || code.contains("cabf.internal_ip_address");
-        !expected
-    });
-    findings
+    let minute = std::time::Duration::from_secs(60);
+    for (cert, life) in [
+        (&pki.certs[0], CA_LIFETIME),
+        (&pki.certs[1], CA_LIFETIME),
+        (&pki.certs[2], LEAF_LIFETIME),
+    ] {
+        let (not_before, not_after) = window(cert);
+        assert_eq!(not_after - not_before, life + minute);
+        // notBefore is one minute before issuance (whole seconds).
+        let issued = not_before + minute;
+        assert!(
+            issued + std::time::Duration::from_secs(1) >= before && issued <= before + minute,
+            "{issued:?} vs {before:?}"
+        );
+    }
+    assert_eq!(CA_LIFETIME, std::time::Duration::from_secs(3650 * 86_400));
+    assert_eq!(LEAF_LIFETIME, std::time::Duration::from_secs(86_400));
+    assert_eq!(mayfly_template::BACKDATE, minute);
 }
 
-/// pkilint's JSON nests results; every object with a `code` is a finding.
-fn collect_findings(v: &Value, out: &mut Vec<Value>) {
-    match v {
-        Value::Object(m) => {
-            if m.contains_key("code") && m.contains_key("severity") {
-                out.push(v.clone());
-            }
-            m.values().for_each(|x| collect_findings(x, out));
+/// The contents of the subjectPublicKey BIT STRING in a DER SubjectPublicKeyInfo, read with
+/// a minimal DER walk (SEQUENCE { AlgorithmIdentifier, BIT STRING }).
+fn spki_bit_string(der: &[u8]) -> &[u8] {
+    fn tlv(d: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (tag, first) = (d[0], d[1]);
+        let (len, start) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let n = usize::from(first & 0x7f);
+            (
+                d[2..2 + n].iter().fold(0, |a, b| a << 8 | usize::from(*b)),
+                2 + n,
+            )
+        };
+        (tag, &d[start..start + len], &d[start + len..])
+    }
+    let (tag, spki, _) = tlv(der);
+    assert_eq!(tag, 0x30);
+    let (_, _, rest) = tlv(spki);
+    let (tag, bits, _) = tlv(rest);
+    assert_eq!(
+        (tag, bits[0]),
+        (0x03, 0),
+        "a BIT STRING without unused bits"
+    );
+    &bits[1..]
+}
+
+#[test]
+fn subject_key_id_is_sha1_of_the_public_key_bits() {
+    use sha1::{Digest, Sha1};
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    for kty in [KeyType::EcP256, KeyType::Rsa(2048), KeyType::Ed25519] {
+        let pki = build_pki(kty);
+        for (name, index) in [("int.crt", 1), ("leaf.crt", 2)] {
+            // The public key as OpenSSL reads it from the certificate.
+            let pem = pki.path(&format!("{name}.pub.pem"));
+            let der = pki.path(&format!("{name}.pub.der"));
+            run_ok(
+                Command::new(&openssl)
+                    .args(["x509", "-noout", "-pubkey", "-in"])
+                    .arg(pki.path(name))
+                    .arg("-out")
+                    .arg(&pem),
+            );
+            run_ok(
+                Command::new(&openssl)
+                    .args(["pkey", "-pubin", "-outform", "DER", "-in"])
+                    .arg(&pem)
+                    .arg("-out")
+                    .arg(&der),
+            );
+            let spki = std::fs::read(&der).unwrap_or_else(|e| panic!("{e}"));
+            let expected = Sha1::digest(spki_bit_string(&spki)).to_vec();
+            let cert = &pki.certs[index];
+            assert_eq!(
+                subject_key_identifier(cert).ok(),
+                Some(expected.clone()),
+                "{kty} {name}"
+            );
+            // OpenSSL prints the SKI the certificate carries.
+            let text = run_ok(
+                Command::new(&openssl)
+                    .args(["x509", "-noout", "-ext", "subjectKeyIdentifier", "-in"])
+                    .arg(pki.path(name)),
+            );
+            let shown: String = text
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+                .trim()
+                .replace(':', "");
+            assert_eq!(
+                shown.to_lowercase(),
+                hex::encode(&expected),
+                "{kty} {name}: {text}"
+            );
         }
-        Value::Array(a) => a.iter().for_each(|x| collect_findings(x, out)),
-        _ => {}
+        // The leaf's AKI is the intermediate's SKI.
+        let leaf = inspect(&pki.certs[2]).unwrap_or_else(|e| panic!("{e}"));
+        let int = inspect(&pki.certs[1]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(leaf["authorityKeyId"], int["subjectKeyId"]);
     }
 }
 

@@ -92,6 +92,56 @@ pub fn venv_tool(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// pkilint findings at ERROR level and above (ERROR, FATAL) of `tool_name` (`lint_pkix_cert`,
+/// `lint_pkix_signer_signee_cert_chain`, ...) on `files`, minus the ones every test PKI of
+/// `localhost` and internal names expects (invalid domain syntax for `localhost`, CA/B Forum
+/// internal names and addresses). pkilint exits with the number of findings it reports (at most
+/// 255), so a crash, a load failure or output that is not its JSON report fails the test. Empty
+/// when the venv lacks the tool outside CI (see [`missing`]).
+pub fn pkilint_errors(tool_name: &str, files: &[PathBuf]) -> Vec<serde_json::Value> {
+    let Some(lint) = venv_tool(tool_name) else {
+        return Vec::new();
+    };
+    let out = Command::new(&lint)
+        .args(["lint", "-s", "ERROR", "-f", "JSON"])
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", lint.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{tool_name}: {e}: {text}{stderr}"));
+    let mut findings = Vec::new();
+    for result in report["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{tool_name}: no results in {text}"))
+    {
+        for finding in result["finding_descriptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let mut finding = finding.clone();
+            finding["node_path"] = result["node_path"].clone();
+            findings.push(finding);
+        }
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(i32::try_from(findings.len().min(255)).unwrap_or(255)),
+        "{tool_name} exit status vs findings: {text}{stderr}"
+    );
+    findings.retain(|f| {
+        let code = f["code"].as_str().unwrap_or_default();
+        let message = f["message"].as_str().unwrap_or_default();
+        let expected = (code == "pkix.invalid_domain_name_syntax" && message.contains("localhost"))
+            || code == "cabf.internal_domain_name"
+            || code == "cabf.internal_ip_address";
+        !expected
+    });
+    findings
+}
+
 /// Runs `command`, panics with its output unless it exits 0, and returns its stdout and
 /// stderr joined.
 pub fn run_ok(command: &mut Command) -> String {

@@ -37,6 +37,10 @@ const MAX_CALL_DEPTH: usize = 64;
 /// evaluator recurses once per level; this keeps the worst case well inside a tokio worker's
 /// 2 MiB stack.
 const MAX_WALK_DEPTH: usize = 256;
+/// Deepest nesting of lists and maps a function may build: what serde_json reads from data.
+/// Without it `{{ $x = list $x }}` in a loop nests values thousands deep, and the recursive
+/// walks over a value (its size, printing, `toJson`, dropping it) overflow the stack.
+const MAX_VALUE_DEPTH: usize = 128;
 
 pub(crate) struct State<'d> {
     tree: &'d Tree,
@@ -315,6 +319,9 @@ impl<'d> State<'d> {
         if approx_size(&value, max) > max {
             return Err(ExecError::Limit("value bytes", max));
         }
+        if deeper_than(&value, MAX_VALUE_DEPTH) {
+            return Err(ExecError::Limit("value nesting", MAX_VALUE_DEPTH));
+        }
         Ok(Cow::Owned(value))
     }
 
@@ -412,6 +419,16 @@ fn walk_fields<'d>(
         };
     }
     Ok(v)
+}
+
+/// Whether lists and maps in `v` nest more than `max` deep (looks no deeper than that, so a
+/// function result, built from arguments within the bound, is checked in bounded recursion).
+fn deeper_than(v: &Value, max: usize) -> bool {
+    match v {
+        Value::Array(a) => max == 0 || a.iter().any(|x| deeper_than(x, max - 1)),
+        Value::Object(m) => max == 0 || m.values().any(|x| deeper_than(x, max - 1)),
+        _ => false,
+    }
 }
 
 /// The rough encoded size of `v`, counting no further than just past `max`.

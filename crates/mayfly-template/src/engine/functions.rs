@@ -9,7 +9,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value};
 
 use super::timefmt;
-use super::value::{go_cmp, go_eq, go_kind, go_print, go_type, is_empty, is_true, strval};
+use super::value::{
+    go_cmp, go_eq, go_kind, go_print, go_type, is_empty, is_true, strval, without_hidden,
+};
 
 /// Why a function call failed.
 #[derive(Debug)]
@@ -133,12 +135,14 @@ fn list_arg<'a>(args: Args<'a, '_>, i: usize) -> Result<&'a [Value], FnError> {
     }
 }
 
-/// Go's `encoding/json` escapes `<`, `>` and `&`; step output therefore does too.
+/// Go's `encoding/json` escapes `<`, `>` and `&`; step output therefore does too. Hidden
+/// (`$`-prefixed) members are left out, as Go leaves out `json:"-"` fields.
 fn go_json(v: &Value, pretty: bool, escape_html: bool) -> FnResult {
+    let v = without_hidden(v);
     let s = if pretty {
-        serde_json::to_string_pretty(v)
+        serde_json::to_string_pretty(&*v)
     } else {
-        serde_json::to_string(v)
+        serde_json::to_string(&*v)
     }
     .map_err(|e| FnError::Msg(e.to_string()))?;
     let s = if escape_html && s.contains(['<', '>', '&']) {
@@ -163,7 +167,7 @@ pub(crate) fn call(name: &str, args: Args<'_, '_>) -> FnResult {
             arity(args, 1)?;
             Ok(Value::Bool(!is_true(&args[0])))
         }
-        "eq" | "ne" => {
+        "eq" => {
             let Some((first, rest)) = args.split_first() else {
                 return Err(FnError::Msg("missing arguments for comparison".into()));
             };
@@ -174,7 +178,12 @@ pub(crate) fn call(name: &str, args: Args<'_, '_>) -> FnResult {
             for other in rest {
                 any |= go_eq(first, other)?;
             }
-            Ok(Value::Bool(if name == "eq" { any } else { !any }))
+            Ok(Value::Bool(any))
+        }
+        // Unlike `eq`, Go's `ne` takes exactly two arguments.
+        "ne" => {
+            arity(args, 2)?;
+            Ok(Value::Bool(!go_eq(&args[0], &args[1])?))
         }
         "lt" => compare(args, Ordering::is_lt),
         "le" => compare(args, Ordering::is_le),
@@ -533,6 +542,188 @@ mod tests {
             serde_json::json!({"_0": "a", "_1": "b"})
         );
         assert_eq!(c("regexMatch", vec!["^a+$".into(), "aaa".into()]), true);
+    }
+
+    #[test]
+    fn empty_is_the_zero_value_of_any_type() {
+        use serde_json::json;
+        for zero in [
+            json!(0),
+            json!(0.0),
+            json!(""),
+            json!([]),
+            json!({}),
+            json!(false),
+        ] {
+            assert_eq!(c("empty", vec![zero.clone()]), true, "{zero}");
+        }
+        assert_eq!(c("empty", vec![Value::Null]), true);
+        for set in [
+            json!(1),
+            json!(-0.5),
+            json!(" "),
+            json!("0"),
+            json!([0]),
+            json!({"a": 0}),
+        ] {
+            assert_eq!(c("empty", vec![set.clone()]), false, "{set}");
+        }
+        assert!(call("empty", &[]).is_err());
+    }
+
+    #[test]
+    fn sprig_string_predicates_and_case() {
+        assert_eq!(c("lower", vec!["MiXeD É".into()]), "mixed é");
+        assert_eq!(c("upper", vec!["MiXeD é".into()]), "MIXED É");
+        // Go's strings.TrimSpace: every Unicode space, both ends, nothing inside.
+        assert_eq!(c("trim", vec![" \t a b \n\u{a0}".into()]), "a b");
+        // sprig's argument order: the affix first, the string last (so it can be piped).
+        assert_eq!(
+            c("trimSuffix", vec![".com".into(), "a.com.com".into()]),
+            "a.com"
+        );
+        assert_eq!(c("trimSuffix", vec!["x".into(), "abc".into()]), "abc");
+        assert_eq!(c("hasPrefix", vec!["ab".into(), "abc".into()]), true);
+        assert_eq!(c("hasPrefix", vec!["bc".into(), "abc".into()]), false);
+        assert_eq!(c("hasSuffix", vec!["bc".into(), "abc".into()]), true);
+        assert_eq!(c("hasSuffix", vec!["ab".into(), "abc".into()]), false);
+        assert_eq!(c("contains", vec!["@".into(), "jane@doe.com".into()]), true);
+        assert_eq!(
+            c("contains", vec!["jane@doe.com".into(), "@".into()]),
+            false
+        );
+        assert_eq!(c("contains", vec!["".into(), "x".into()]), true);
+        // A non-string is an error, not a silent `false`.
+        assert!(call("hasPrefix", &[Cow::Owned("1".into()), Cow::Owned(1.into())]).is_err());
+    }
+
+    #[test]
+    fn squote_and_to_string_print_like_go() {
+        use serde_json::json;
+        assert_eq!(c("squote", vec!["a".into()]), "'a'");
+        assert_eq!(c("squote", vec!["it's".into()]), "'it's'");
+        // Several arguments are joined by spaces; nil ones are dropped; others use %v.
+        assert_eq!(
+            c(
+                "squote",
+                vec!["a".into(), Value::Null, 1.into(), true.into()]
+            ),
+            "'a' '1' 'true'"
+        );
+        assert_eq!(c("toString", vec![7.into()]), "7");
+        assert_eq!(c("toString", vec![1.5.into()]), "1.5");
+        assert_eq!(c("toString", vec![false.into()]), "false");
+        assert_eq!(c("toString", vec![Value::Null]), "<nil>");
+        assert_eq!(c("toString", vec![json!(["a", 1])]), "[a 1]");
+        assert_eq!(
+            c("toString", vec![json!({"b": 2, "a": "x"})]),
+            "map[a:x b:2]"
+        );
+    }
+
+    #[test]
+    fn kind_is_reports_go_kinds() {
+        use serde_json::json;
+        for (kind, v) in [
+            ("string", json!("s")),
+            ("int", json!(3)),
+            ("float64", json!(3.5)),
+            ("bool", json!(true)),
+            ("slice", json!([1])),
+            ("map", json!({"a": 1})),
+            ("invalid", Value::Null),
+            ("ptr", json!({"$type": "*rsa.PublicKey", "size": 256})),
+            ("struct", json!({"$type": "x509util.Subject"})),
+        ] {
+            assert_eq!(
+                c("kindIs", vec![kind.into(), v.clone()]),
+                true,
+                "{kind} {v}"
+            );
+            assert_eq!(c("kindOf", vec![v.clone()]), kind, "{v}");
+        }
+        assert_eq!(c("kindIs", vec!["map".into(), json!([])]), false);
+        // typeIs sees the Go type, kindIs only its kind.
+        let rsa = json!({"$type": "*rsa.PublicKey"});
+        assert_eq!(
+            c("typeIs", vec!["*rsa.PublicKey".into(), rsa.clone()]),
+            true
+        );
+        assert_eq!(c("kindIs", vec!["*rsa.PublicKey".into(), rsa]), false);
+    }
+
+    #[test]
+    fn now_and_date() {
+        use time::OffsetDateTime;
+        use time::format_description::well_known::Rfc3339;
+        let before = OffsetDateTime::now_utc().unix_timestamp();
+        let now = c("now", vec![]);
+        let after = OffsetDateTime::now_utc().unix_timestamp();
+        let parsed = OffsetDateTime::parse(now.as_str().unwrap_or_default(), &Rfc3339)
+            .unwrap_or_else(|e| panic!("{now}: {e}"));
+        assert!((before..=after).contains(&parsed.unix_timestamp()), "{now}");
+        assert_eq!(parsed.offset(), time::UtcOffset::UTC);
+        // `date` takes Unix seconds (number or numeric string) or an RFC 3339 time, and a Go
+        // layout built from the reference time Mon Jan 2 15:04:05 MST 2006.
+        assert_eq!(c("date", vec!["2006-01-02".into(), 0.into()]), "1970-01-01");
+        assert_eq!(
+            c("date", vec!["2006-01-02".into(), 1_234_567_890.into()]),
+            "2009-02-13"
+        );
+        assert_eq!(
+            c("date", vec!["02/01/06 15:04".into(), "1234567890".into()]),
+            "13/02/09 23:31"
+        );
+        assert_eq!(
+            c(
+                "date",
+                vec!["Jan 2, 2006".into(), "2030-07-04T12:00:00+02:00".into()]
+            ),
+            "Jul 4, 2030"
+        );
+        // `date` of `now` is today.
+        let today = OffsetDateTime::now_utc().date().to_string();
+        let formatted = c("date", vec!["2006-01-02".into(), now]);
+        assert!(
+            formatted == today || after / 86_400 != before / 86_400,
+            "{formatted} vs {today}"
+        );
+        assert!(
+            call(
+                "date",
+                &[Cow::Owned("2006".into()), Cow::Owned("soon".into())]
+            )
+            .is_err()
+        );
+        assert!(call("now", &[Cow::Owned(1.into())]).is_err());
+    }
+
+    #[test]
+    fn ne_takes_exactly_two_arguments_like_go() {
+        assert_eq!(c("ne", vec![1.into(), 2.into()]), true);
+        assert_eq!(c("ne", vec!["a".into(), "a".into()]), false);
+        // `eq` compares its first argument with each of the rest; Go's `ne` has no such form.
+        assert_eq!(c("eq", vec![1.into(), 2.into(), 1.into()]), true);
+        assert!(
+            call(
+                "ne",
+                &[
+                    Cow::Owned(1.into()),
+                    Cow::Owned(2.into()),
+                    Cow::Owned(1.into())
+                ]
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn to_json_leaves_hidden_members_out() {
+        use serde_json::json;
+        let cr = json!({"dnsNames": ["a"], "$publicKey": {"$type": "*ecdsa.PublicKey", "curve": "P-256"}});
+        assert_eq!(c("toJson", vec![cr]), r#"{"dnsNames":["a"]}"#);
+        let key = json!([{"$type": "*rsa.PublicKey", "size": 256}]);
+        assert_eq!(c("toJson", vec![key]), r#"[{"size":256}]"#);
     }
 
     #[test]

@@ -281,4 +281,92 @@ fn growing_values_are_bounded() {
         ok(r#"{{ printf "%099999999d" 1 | len }}"#, json!({})),
         "1024"
     );
+    // Small but deep: 20,000 nested lists overflowed the stack (aborting the process) when
+    // the value was measured or dropped.
+    for src in [
+        r#"{{ $x := list 1 }}{{ range 20000 }}{{ $x = list $x }}{{ end }}{{ len $x }}"#,
+        r#"{{ $x := dict }}{{ range 20000 }}{{ $x = dict "a" $x }}{{ end }}{{ toJson $x }}"#,
+    ] {
+        assert!(
+            matches!(
+                render(src, json!({})),
+                Err(TemplateError::Limit {
+                    limit: "value nesting",
+                    max: 128,
+                    ..
+                })
+            ),
+            "{src}"
+        );
+    }
+    // As deep as JSON data may be is fine.
+    assert_eq!(
+        ok(
+            r#"{{ $x := list 1 }}{{ range 127 }}{{ $x = list $x }}{{ end }}{{ len $x }}"#,
+            json!({})
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn comparisons_follow_go() {
+    let data = json!({"N": 3, "F": 2.5, "S": "b", "Size": 256});
+    for (src, want) in [
+        ("{{ ne .N 3 }}", "false"),
+        ("{{ ne .N 4 }}", "true"),
+        ("{{ ne .S \"a\" }}", "true"),
+        ("{{ le .N 3 }}", "true"),
+        ("{{ le .N 2 }}", "false"),
+        ("{{ le .F 3 }}", "true"),
+        ("{{ gt .N 2 }}", "true"),
+        ("{{ gt .N 3 }}", "false"),
+        ("{{ gt .S \"a\" }}", "true"),
+        // Strings order bytewise, as Go compares them: "10" < "9".
+        ("{{ gt \"10\" \"9\" }}", "false"),
+        ("{{ ge .N 3 }}", "true"),
+        ("{{ ge .N 4 }}", "false"),
+        ("{{ ge .S \"b\" }}", "true"),
+        // The form step's documentation uses for RSA key sizes (bytes).
+        ("{{ if lt .Size 384 }}short{{ else }}long{{ end }}", "short"),
+        ("{{ if and (ge .N 1) (le .N 5) }}in{{ end }}", "in"),
+    ] {
+        assert_eq!(ok(src, data.clone()), want, "{src}");
+    }
+    // Ordering needs two numbers or two strings; `ne` needs exactly two arguments.
+    for src in [
+        "{{ le .N \"3\" }}",
+        "{{ gt .Missing 1 }}",
+        "{{ ge true false }}",
+        "{{ ne 1 2 3 }}",
+        "{{ ne 1 }}",
+        "{{ ne .N \"3\" }}",
+    ] {
+        assert!(
+            matches!(
+                render(src, data.clone()),
+                Err(TemplateError::Execution { .. })
+            ),
+            "{src}"
+        );
+    }
+}
+
+#[test]
+fn hidden_members_are_read_but_not_printed_by_to_json() {
+    let data =
+        json!({"CR": {"dnsNames": ["a"], "$publicKey": {"$type": "*rsa.PublicKey", "size": 256}}});
+    assert_eq!(
+        ok(
+            r#"{{ typeIs "*rsa.PublicKey" .CR.PublicKey }} {{ .CR.PublicKey.Size }}"#,
+            data.clone()
+        ),
+        "true 256"
+    );
+    assert_eq!(
+        ok("{{ toJson .CR }}", data.clone()),
+        r#"{"dnsNames":["a"]}"#
+    );
+    // `$type` is a type annotation, not a field.
+    assert_eq!(ok("{{ .CR.PublicKey.Type }}", data), "<no value>");
 }

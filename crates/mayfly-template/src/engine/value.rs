@@ -5,8 +5,12 @@
 //!   name vs. JSON tag: `.DNSNames` finds `dnsNames`), so
 //!   `.Insecure.CR.Subject.CommonName` works on `{"subject": {"commonName": ...}}`;
 //! - a map with a string `"$type"` member reports that Go type to `typeIs`/`kindIs`
-//!   (`"*rsa.PublicKey"`), which is how the CSR's public key keeps step's type tests working.
+//!   (`"*rsa.PublicKey"`), which is how the CSR's public key keeps step's type tests working;
+//! - a member whose key starts with `$` is hidden like a Go field tagged `json:"-"`: `toJson`
+//!   leaves it out, but `.Name` still finds `$name` (`.Insecure.CR.PublicKey` reads
+//!   `$publicKey`), so `{{ toJson .Insecure.CR }}` prints what step prints.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::Value;
@@ -56,15 +60,22 @@ fn go_print_inner(v: &Value) -> String {
     }
 }
 
-/// `.field` on a value: maps by key (exact, then ignoring case), nil gives nil, others fail.
+/// `.field` on a value: maps by key (exact, then ignoring case, then a hidden `$field`
+/// other than `$type`), nil gives nil, others fail.
 pub(crate) fn lookup_field<'v>(v: &'v Value, field: &str) -> Result<&'v Value, String> {
     match v {
         Value::Object(m) => {
             if let Some(x) = m.get(field) {
                 return Ok(x);
             }
+            let hidden = |k: &str| {
+                k != TYPE_KEY
+                    && k.strip_prefix('$')
+                        .is_some_and(|k| k.eq_ignore_ascii_case(field))
+            };
             Ok(m.iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(field))
+                .or_else(|| m.iter().find(|(k, _)| hidden(k)))
                 .map_or(&NULL, |(_, v)| v))
         }
         Value::Null => Ok(&NULL),
@@ -72,6 +83,34 @@ pub(crate) fn lookup_field<'v>(v: &'v Value, field: &str) -> Result<&'v Value, S
             "can't evaluate field {field} in type {}",
             go_type(other)
         )),
+    }
+}
+
+/// `v` without its hidden (`$`-prefixed) members, at any depth: what `toJson` encodes.
+pub(crate) fn without_hidden(v: &Value) -> Cow<'_, Value> {
+    fn has_hidden(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => m.iter().any(|(k, x)| k.starts_with('$') || has_hidden(x)),
+            Value::Array(a) => a.iter().any(has_hidden),
+            _ => false,
+        }
+    }
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| !k.starts_with('$'))
+                    .map(|(k, x)| (k.clone(), strip(x)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    if has_hidden(v) {
+        Cow::Owned(strip(v))
+    } else {
+        Cow::Borrowed(v)
     }
 }
 
