@@ -1,15 +1,21 @@
 //! `mayfly ca ...` end to end against a real `mayfly-ca serve` (initialised into a temp
 //! folder, on a free port): bootstrap, certificate, renew, revoke, renew after revoke
-//! refused; `renew --daemon` riding out a CA restart; and `renew --daemon` killed with
-//! SIGKILL at many points leaving whole certificate and key files every time.
+//! refused; `renew --daemon` riding out a CA restart, signalling a PID, and killed with
+//! SIGKILL (between writing and renaming, under strace, and at many other points) leaving
+//! whole certificate and key files every time; certificates with SANs and RSA or Ed25519
+//! keys from the defaults.json `mayfly-ca init` wrote; the provisioner key fetched from
+//! `/provisioners/{kid}/encrypted-key`.
 #![allow(clippy::unwrap_used, reason = "a test panics on failure by design")]
 
+use std::ffi::OsStr;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use mayfly_client::{Identity, SignedCertificate};
+use mayfly_keys::KeyType;
+use mayfly_template::San;
 use mayfly_testkit::{run_ok, stderr_of_failure, stdout_of_success, temp_dir, tool, write_file};
 
 /// `mayfly-ca`, built next to `mayfly` (cargo builds only this package's binaries for its
@@ -151,10 +157,16 @@ impl Drop for Ca {
     }
 }
 
+/// Runs `mayfly ARGS` in `dir` with `$MAYFLY_PATH` at `dir/client` (where `bootstrap` writes).
 fn mayfly(args: &[&str], dir: &Path) -> Output {
+    mayfly_with_path(args, dir, &dir.join("client"))
+}
+
+/// Runs `mayfly ARGS` in `dir` with `$MAYFLY_PATH` at `mayfly_path`.
+fn mayfly_with_path(args: &[&str], dir: &Path, mayfly_path: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mayfly"))
         .args(args)
-        .env("MAYFLY_PATH", dir.join("client"))
+        .env("MAYFLY_PATH", mayfly_path)
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
@@ -410,8 +422,24 @@ fn bootstrap_certificate_renew_revoke() {
 
 /// Starts `mayfly ca renew NAME.crt NAME.key --daemon ...` with its log in `NAME.log`.
 fn daemon(dir: &Path, name: &str, extra: &[&str]) -> Child {
+    daemon_command(dir, name, extra, &[]).spawn().unwrap()
+}
+
+/// The command [`daemon`] starts, run by `wrapper` (a command line such as `strace ...` that
+/// takes the daemon's command line as its tail) unless that is empty.
+fn daemon_command(dir: &Path, name: &str, extra: &[&str], wrapper: &[&OsStr]) -> Command {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_mayfly"))
+    let mayfly = OsStr::new(env!("CARGO_BIN_EXE_mayfly"));
+    let (program, wrapper_args) = match wrapper {
+        [program, args @ ..] => (*program, args),
+        [] => (mayfly, &[][..]),
+    };
+    let mut command = Command::new(program);
+    command.args(wrapper_args);
+    if !wrapper.is_empty() {
+        command.arg(mayfly);
+    }
+    command
         .args([
             "ca",
             "renew",
@@ -425,9 +453,18 @@ fn daemon(dir: &Path, name: &str, extra: &[&str]) -> Child {
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+        .stderr(log);
+    command
+}
+
+/// A child process killed and reaped when the test ends, failed assertions included.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Waits until `NAME.crt` holds a serial other than `than`, and returns it.
@@ -486,14 +523,132 @@ fn renew_daemon_survives_a_ca_restart() {
     assert!(text.contains("cannot reach the CA"), "{text}");
 }
 
+/// The temporary files beside `target` that the atomic writer names `.NAME.tmp-RANDOM`.
+fn temp_files(target: &Path) -> Vec<PathBuf> {
+    let prefix = format!(".{}.tmp-", target.file_name().unwrap().to_str().unwrap());
+    let mut found: Vec<PathBuf> = std::fs::read_dir(target.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(OsStr::to_str)
+                .is_some_and(|name| name.starts_with(&prefix))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The opens and renames in an `strace -f -o` log: (syscall, paths resolved against `cwd`,
+/// the whole line).
+fn file_calls(trace: &str, cwd: &Path) -> Vec<(String, Vec<PathBuf>, String)> {
+    trace
+        .lines()
+        .filter_map(|line| {
+            // "PID name(args) = result": resumed halves, signals and exits have no "name(".
+            let (_pid, call) = line.split_once(' ')?;
+            let (name, _) = call.split_once('(')?;
+            if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return None;
+            }
+            let paths = call
+                .split('"')
+                .skip(1)
+                .step_by(2)
+                .map(|p| cwd.join(p).components().collect())
+                .collect();
+            Some((name.to_owned(), paths, line.to_owned()))
+        })
+        .collect()
+}
+
 #[test]
 fn renew_daemon_killed_mid_write_leaves_whole_files() {
+    let Some(strace) = tool("strace") else {
+        return;
+    };
     let dir = temp_dir();
     let dir = dir.path();
     let ca = Ca::init(dir);
     bootstrap(&ca, dir);
     // A 10 s certificate backdated 1 min is due at once: each daemon start renews.
-    let mut serial = certificate(dir, "svc", "10s").serial_decimal();
+    let first = certificate(dir, "svc", "10s").serial_decimal();
+    let (crt, key) = (dir.join("svc.crt"), dir.join("svc.key"));
+
+    // Under strace, which records every open and rename and kills the daemon (SIGKILL) at
+    // its second rename: the second renewal is written out, then never moved into place.
+    // `timeout` ends a daemon that never renames (a writer that is not atomic).
+    let trace = dir.join("trace");
+    let wrapper = [
+        strace.as_os_str(),
+        OsStr::new("-f"),
+        OsStr::new("-qq"),
+        OsStr::new("-s"),
+        OsStr::new("4096"),
+        OsStr::new("-o"),
+        trace.as_os_str(),
+        OsStr::new("-e"),
+        OsStr::new("trace=/^(open|openat|openat2|creat|rename|renameat|renameat2)$"),
+        OsStr::new("-e"),
+        OsStr::new("inject=/^rename(at|at2)?$:error=EIO:signal=KILL:when=2"),
+        OsStr::new("timeout"),
+        OsStr::new("60"),
+    ];
+    let status = daemon_command(dir, "svc", &[], &wrapper).status().unwrap();
+    let log = std::fs::read_to_string(dir.join("svc.log")).unwrap();
+    assert!(!status.success(), "the daemon was not killed; log:\n{log}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let is_temp = |path: &Path| {
+        let name = path.file_name().and_then(OsStr::to_str).unwrap_or("");
+        path.parent() == crt.parent() && name.starts_with(".svc.crt.tmp-")
+    };
+    let mut temps = Vec::new();
+    let mut renames = Vec::new();
+    for (call, paths, line) in file_calls(&trace, dir) {
+        match (call.as_str(), &paths[..]) {
+            ("open" | "openat" | "openat2" | "creat", [path, ..]) => {
+                let writes = call == "creat"
+                    || ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC"]
+                        .iter()
+                        .any(|flag| line.contains(flag));
+                assert!(
+                    !(writes && (*path == crt || *path == key)),
+                    "opened for writing in place: {line}"
+                );
+                if writes && is_temp(path) {
+                    assert!(line.contains("O_EXCL"), "{line}");
+                    temps.push(path.clone());
+                }
+            }
+            ("rename" | "renameat" | "renameat2", [from, to]) => {
+                renames.push((from.clone(), to.clone(), line));
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        renames.len(),
+        2,
+        "a renewal renamed into place, and the next one killed at its rename: {renames:?}\nlog:\n{log}"
+    );
+    for (from, to, line) in &renames {
+        assert_eq!(*to, crt, "{line}");
+        assert!(
+            temps.contains(from),
+            "not renamed from a new temporary file beside it: {line}"
+        );
+    }
+    // The first renewal is in place, whole and still a pair with the key; the second is
+    // whole in its temporary file, which the kill left behind.
+    let serial = pair(dir, "svc").certificate().serial_decimal();
+    assert_ne!(serial, first);
+    let left = temp_files(&crt);
+    assert_eq!(left.len(), 1, "{left:?}");
+    let unrenamed = SignedCertificate::from_file(&left[0]).unwrap();
+    assert_ne!(unrenamed.serial_decimal(), serial);
+
+    // Killed at other moments too, it leaves whole files.
+    let mut serial = serial;
     let mut renewals = 0;
     for round in 0..16u64 {
         let mut child = daemon(dir, "svc", &[]);
@@ -508,6 +663,10 @@ fn renew_daemon_killed_mid_write_leaves_whole_files() {
         }
     }
     assert!(renewals > 0, "no daemon got to renew before being killed");
+    // The next write removes what killed writers left.
+    ok(&["ca", "renew", "svc.crt", "svc.key", "--force"], dir);
+    assert_eq!(temp_files(&crt), Vec::<PathBuf>::new());
+    let serial = pair(dir, "svc").certificate().serial_decimal();
 
     // Once revoked, the daemon stops with the CA's reason instead of retrying forever.
     let args = [
@@ -519,6 +678,50 @@ fn renew_daemon_killed_mid_write_leaves_whole_files() {
     let log = std::fs::read_to_string(dir.join("svc.log")).unwrap();
     assert!(log.contains("revoked"), "{log}");
     assert!(!log.contains("retrying"), "{log}");
+    drop(ca);
+}
+
+#[test]
+fn renew_daemon_signals_a_pid_after_renewing() {
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init(dir);
+    bootstrap(&ca, dir);
+    let first = certificate(dir, "svc", "10s").serial_decimal();
+    // A shell that, on SIGHUP, copies svc.crt as it is at that moment to hup.crt.
+    let mut shell = KillOnDrop(
+        Command::new("sh")
+            .arg("-c")
+            .arg(
+                "trap 'cp svc.crt hup.tmp && mv hup.tmp hup.crt' HUP; touch ready; \
+             while :; do sleep 0.1; done",
+            )
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.join("ready").exists() {
+        assert!(Instant::now() < deadline, "the shell did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = shell.0.id().to_string();
+    let _daemon = KillOnDrop(daemon(dir, "svc", &["--pid", &pid, "--signal", "HUP"]));
+    wait_for_new_serial(dir, "svc", &first, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dir.join("hup.crt").exists() {
+        let log = std::fs::read_to_string(dir.join("svc.log")).unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "no SIGHUP reached the shell; log:\n{log}"
+        );
+        assert!(shell.0.try_wait().unwrap().is_none(), "the shell died");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The signal came once the renewed certificate was in place.
+    let at_hup = SignedCertificate::from_file(&dir.join("hup.crt")).unwrap();
+    assert_ne!(at_hup.serial_decimal(), first);
     drop(ca);
 }
 
@@ -541,7 +744,7 @@ async fn library_rekey_gives_a_certificate_for_the_new_key() {
         .await
         .unwrap();
     let old = pair(&dir, "svc");
-    let new_key = mayfly_keys::PrivateKey::generate(mayfly_keys::KeyType::EcP384).unwrap();
+    let new_key = mayfly_keys::PrivateKey::generate(KeyType::EcP384).unwrap();
     let sans = [mayfly_template::San::guess("svc")];
     let csr = mayfly_template::build_request("svc", &sans, &new_key).unwrap();
     let rekeyed = client.rekey(&old, &csr).await.unwrap();
@@ -555,6 +758,129 @@ async fn library_rekey_gives_a_certificate_for_the_new_key() {
     assert_eq!(
         mayfly_template::certificate_public_key(&renewed.certificate).unwrap(),
         *mayfly_keys::Signer::public_key(identity.key())
+    );
+    drop(ca);
+}
+
+#[test]
+fn init_defaults_give_certificates_with_sans_and_key_types() {
+    let dir = temp_dir();
+    let dir = dir.path();
+    let ca = Ca::init(dir);
+    // No bootstrap: MAYFLY_PATH is the CA's folder, with the defaults.json init wrote.
+    let issue = |name: &str, extra: &[&str]| {
+        let (crt, key) = (format!("{name}.crt"), format!("{name}.key"));
+        let args = [
+            &["ca", "certificate", name, &crt, &key][..],
+            extra,
+            &["--provisioner", "ops", "--password-file", "ppw"],
+        ]
+        .concat();
+        stdout_of_success(
+            ("mayfly", &args),
+            mayfly_with_path(&args, dir, &dir.join("ca")),
+        );
+        let identity = pair(dir, name);
+        let cert = &identity.certificate().certificate;
+        (
+            mayfly_template::certificate_sans(cert).unwrap(),
+            mayfly_template::certificate_public_key(cert)
+                .unwrap()
+                .key_type(),
+        )
+    };
+    let (sans, kty) = issue(
+        "svc.example",
+        &[
+            "--san",
+            "svc.example",
+            "--san",
+            "www.svc.example",
+            "--san",
+            "10.0.0.7",
+            "--kty",
+            "RSA",
+            "--size",
+            "3072",
+        ],
+    );
+    let expected = [
+        San::Dns("svc.example".into()),
+        San::Dns("www.svc.example".into()),
+        San::Ip("10.0.0.7".parse().unwrap()),
+    ];
+    assert_eq!(sans.len(), expected.len(), "{sans:?}");
+    assert!(expected.iter().all(|san| sans.contains(san)), "{sans:?}");
+    assert_eq!(kty, KeyType::Rsa(3072));
+
+    let (sans, kty) = issue("ed.example", &["--kty", "OKP"]);
+    assert_eq!(sans, [San::Dns("ed.example".into())]);
+    assert_eq!(kty, KeyType::Ed25519);
+    assert!(!dir.join("client").exists(), "nothing was bootstrapped");
+    drop(ca);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_fetches_the_encrypted_key_when_the_list_leaves_it_out() {
+    let dir = temp_dir();
+    let dir = dir.path().to_path_buf();
+    let ca = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || Ca::init(&dir)
+    })
+    .await
+    .unwrap();
+    let client = mayfly_client::Client::bootstrap(&ca.url(), &ca.fingerprint())
+        .await
+        .unwrap();
+    let listed = client.provisioners().await.unwrap();
+    let ops = listed.iter().find(|p| p.name == "ops").unwrap();
+    let kid = ops.kid().unwrap();
+    assert_eq!(
+        client.encrypted_key(kid).await.unwrap(),
+        *ops.encrypted_key.as_ref().unwrap()
+    );
+    // As listed by a CA that leaves `encryptedKey` out: the key comes from the route.
+    let bare = mayfly_client::Provisioner {
+        encrypted_key: None,
+        ..ops.clone()
+    };
+    let password = mayfly_keys::Password::from_file(&dir.join("ppw")).unwrap();
+    let key = client
+        .decrypt_provisioner_key(&bare, &password)
+        .await
+        .unwrap();
+    assert_eq!(key.thumbprint().unwrap(), kid);
+    let request = mayfly_client::TokenRequest::sign("fetched.example", vec![]);
+    let token = client.mint_token("ops", &key, &request).unwrap();
+    let new_key = mayfly_keys::PrivateKey::generate(KeyType::EcP256).unwrap();
+    let csr = mayfly_template::build_request(
+        "fetched.example",
+        &[San::guess("fetched.example")],
+        &new_key,
+    )
+    .unwrap();
+    let signed = client
+        .sign(&csr, &token, &mayfly_client::Validity::default())
+        .await
+        .unwrap();
+    Identity::new(signed, new_key).unwrap();
+    let keyless = mayfly_client::Provisioner { key: None, ..bare };
+    let err = client
+        .decrypt_provisioner_key(&keyless, &password)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("ops has no key id"), "{err}");
+    // An unknown key id is the CA's 404, with its message.
+    let err = client
+        .encrypted_key("no-such-kid")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("(404)") && err.contains("no-such-kid"),
+        "{err}"
     );
     drop(ca);
 }

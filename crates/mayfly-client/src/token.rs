@@ -126,8 +126,7 @@ impl Client {
     }
 
     /// The name and decrypted private key of JWK provisioner `provisioner` (or the only JWK
-    /// one): its encrypted key from the provisioner list or
-    /// `/provisioners/{kid}/encrypted-key`, opened with `password`.
+    /// one), found in the provisioner list: see [`Self::decrypt_provisioner_key`].
     pub async fn provisioner_key(
         &self,
         provisioner: Option<&str>,
@@ -135,15 +134,28 @@ impl Client {
     ) -> Result<(String, Jwk), ClientError> {
         let provisioners = self.provisioners().await?;
         let chosen = choose_provisioner(&provisioners, provisioner)?;
-        let kid = chosen
-            .kid()
-            .ok_or_else(|| ClientError::Provisioner(format!("{} has no key id", chosen.name)))?;
-        let jwe = match &chosen.encrypted_key {
-            Some(jwe) => jwe.clone(),
-            None => self.encrypted_key(kid).await?,
-        };
-        let key = read_provisioner_key(&jwe, Some(password))?;
+        let key = self.decrypt_provisioner_key(chosen, password).await?;
         Ok((chosen.name.clone(), key))
+    }
+
+    /// The private key of a JWK provisioner as the CA lists it: its `encryptedKey`, or when
+    /// the list leaves that out, `GET /provisioners/{kid}/encrypted-key`; opened with
+    /// `password`.
+    pub async fn decrypt_provisioner_key(
+        &self,
+        provisioner: &Provisioner,
+        password: &Password,
+    ) -> Result<Jwk, ClientError> {
+        let jwe = match &provisioner.encrypted_key {
+            Some(jwe) => jwe.clone(),
+            None => {
+                let kid = provisioner.kid().ok_or_else(|| {
+                    ClientError::Provisioner(format!("{} has no key id", provisioner.name))
+                })?;
+                self.encrypted_key(kid).await?
+            }
+        };
+        read_provisioner_key(&jwe, Some(password))
     }
 
     /// Mints a token for `request` signed with the private provisioner `key` of provisioner

@@ -1,5 +1,6 @@
 //! `mayfly ca renew CRT KEY [--daemon]`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -83,6 +84,8 @@ pub async fn renew(args: RenewArgs) -> anyhow::Result<()> {
     }
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // No colour codes in log files and journals.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
