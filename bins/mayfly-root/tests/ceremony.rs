@@ -1,5 +1,6 @@
 //! `mayfly-root ceremony`: a root, an intermediate and a CRL ceremony from YAML files, their
-//! transcripts checked against openssl's digests and fingerprints.
+//! transcripts checked against openssl's digests and fingerprints. Every `mayfly-root`
+//! command runs under strace, which must see no network system call.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,11 +10,14 @@ use serde_json::Value;
 
 mod common;
 
+/// `mayfly-root ceremony FILE` in `dir`, offline, with SoftHSM2's config from `dir`.
 fn ceremony(dir: &Path, file: &str) -> (bool, String) {
-    run(Command::new(env!("CARGO_BIN_EXE_mayfly-root"))
-        .current_dir(dir)
-        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
-        .args(["ceremony", file]))
+    common::offline(
+        common::mayfly_root(dir)
+            .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+            .args(["ceremony", file]),
+        "",
+    )
 }
 
 fn sha256(openssl: &Path, file: &Path) -> String {
@@ -177,9 +181,10 @@ fn hsm_root_and_intermediate_ceremonies() {
             "ceremony: root\ntranscript: root.json\nroot:\n  name: HSM Root\n  key-type: P-256\n  not-after: 8760h\n  key:\n    kms: \"{uri}\"\n  certificate: root.crt\n"
         ),
     );
-    let (ok, out) = run(Command::new(env!("CARGO_BIN_EXE_mayfly-root"))
-        .current_dir(dir)
-        .args(["ceremony", "--validate", "root.yaml"]));
+    let (ok, out) = common::offline(
+        common::mayfly_root(dir).args(["ceremony", "--validate", "root.yaml"]),
+        "",
+    );
     assert!(ok && out.contains("a valid root ceremony"), "{out}");
     assert!(!dir.join("root.crt").exists());
     let (ok, out) = ceremony(dir, "root.yaml");

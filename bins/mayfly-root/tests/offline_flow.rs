@@ -4,10 +4,10 @@
 //! CSR and publish the root's CRL. Online: `mayfly-ca init --intermediate`, `serve`, and a
 //! leaf from `mayfly ca certificate`. Offline: `revoke` the intermediate and publish a new
 //! CRL: `openssl verify -crl_check_all` then rejects the leaf's chain with error 23. Every
-//! offline signing command runs under strace, which must see no socket.
+//! `mayfly-root` command runs under strace, which must see no network system call.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use mayfly_testkit::{run, run_ok, tool, venv_tool, write_file};
 
@@ -43,52 +43,22 @@ enum RootKey {
 struct Env {
     dir: PathBuf,
     openssl: PathBuf,
-    strace: PathBuf,
     curl: PathBuf,
     key: RootKey,
 }
 
 impl Env {
     fn root(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mayfly-root"));
-        cmd.current_dir(&self.dir);
+        let mut cmd = common::mayfly_root(&self.dir);
         if let RootKey::Hsm { conf, .. } = &self.key {
             cmd.env("SOFTHSM2_CONF", conf);
         }
         cmd
     }
 
-    /// `mayfly-root ARGS` under `strace -f -e trace=network`: it must open no socket.
+    /// `mayfly-root ARGS`, fed `stdin`, under strace: it must make no network call.
     fn offline(&self, args: &[&str], stdin: &str) -> (bool, String) {
-        let trace = self.dir.join("strace.txt");
-        let mut cmd = Command::new(&self.strace);
-        cmd.current_dir(&self.dir)
-            .args(["-f", "-e", "trace=network", "-o"])
-            .arg(&trace)
-            .arg(env!("CARGO_BIN_EXE_mayfly-root"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let RootKey::Hsm { conf, .. } = &self.key {
-            cmd.env("SOFTHSM2_CONF", conf);
-        }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("strace: {e}"));
-        if let Some(mut input) = child.stdin.take() {
-            std::io::Write::write_all(&mut input, stdin.as_bytes()).unwrap_or_default();
-        }
-        let out = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("strace: {e}"));
-        let traced = std::fs::read_to_string(&trace).unwrap_or_default();
-        let calls: Vec<&str> = traced.lines().filter(|l| !l.contains("+++")).collect();
-        assert!(
-            calls.is_empty(),
-            "mayfly-root {args:?} used the network: {calls:?}"
-        );
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
+        common::offline(self.root().args(args), stdin)
     }
 
     fn openssl(&self, args: &[&str]) -> (bool, String) {
@@ -114,7 +84,6 @@ impl Env {
 
 fn setup(dir: &Path, hsm: bool) -> Option<Env> {
     let openssl = tool("openssl")?;
-    let strace = tool("strace")?;
     let curl = tool("curl")?;
     let key = if hsm {
         let (conf, uri) = common::softhsm(dir, "root-key")?;
@@ -126,7 +95,6 @@ fn setup(dir: &Path, hsm: bool) -> Option<Env> {
     Some(Env {
         dir: dir.to_owned(),
         openssl,
-        strace,
         curl,
         key,
     })
@@ -436,15 +404,19 @@ fn whole_flow(hsm: bool) {
         .trim()
         .trim_start_matches("serial=")
         .to_owned();
-    run_ok(env.root().args([
-        "revoke",
-        "--index",
-        "index.txt",
-        "--serial",
-        &serial,
-        "--reason",
-        "keyCompromise",
-    ]));
+    let (ok, out) = env.offline(
+        &[
+            "revoke",
+            "--index",
+            "index.txt",
+            "--serial",
+            &serial,
+            "--reason",
+            "keyCompromise",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
     root_crl(&env);
     let (ok, out) = verify_leaf(&env);
     assert!(
@@ -505,21 +477,24 @@ fn a_csr_with_a_bad_signature_or_the_guides_stray_brace_is_refused() {
     intermediate_csr(&env);
     // The template exactly as the flattened guide prints it ends in `} }`: a clear error.
     write_file(&env.dir, "guide.tpl", format!("{GUIDE_TEMPLATE} }}"));
-    let (ok, out) = run(env.root().args([
-        "sign-csr",
-        "intermediate_ca.csr",
-        "--ca",
-        "root_ca.crt",
-        "--ca-key",
-        "root_ca_key",
-        "--password-file",
-        "pass.txt",
-        "--template",
-        "guide.tpl",
-        "--out",
-        "intermediate_ca.crt",
-        "--yes",
-    ]));
+    let (ok, out) = env.offline(
+        &[
+            "sign-csr",
+            "intermediate_ca.csr",
+            "--ca",
+            "root_ca.crt",
+            "--ca-key",
+            "root_ca_key",
+            "--password-file",
+            "pass.txt",
+            "--template",
+            "guide.tpl",
+            "--out",
+            "intermediate_ca.crt",
+            "--yes",
+        ],
+        "",
+    );
     assert!(
         !ok && out.contains("did not render to a certificate profile"),
         "{out}"
@@ -538,19 +513,43 @@ fn a_csr_with_a_bad_signature_or_the_guides_stray_brace_is_refused() {
     let last = bytes.len() - 3;
     bytes[last] ^= 0x55;
     std::fs::write(env.dir.join("bad.der"), bytes).unwrap_or_else(|e| panic!("{e}"));
-    let (ok, out) = run(env.root().args([
-        "sign-csr",
-        "bad.der",
-        "--ca",
-        "root_ca.crt",
-        "--ca-key",
-        "root_ca_key",
-        "--password-file",
-        "pass.txt",
-        "--out",
-        "intermediate_ca.crt",
-        "--yes",
-    ]));
+    let (ok, out) = env.offline(
+        &[
+            "sign-csr",
+            "bad.der",
+            "--ca",
+            "root_ca.crt",
+            "--ca-key",
+            "root_ca_key",
+            "--password-file",
+            "pass.txt",
+            "--out",
+            "intermediate_ca.crt",
+            "--yes",
+        ],
+        "",
+    );
     assert!(!ok && out.contains("CSR"), "{out}");
     assert!(!env.dir.join("intermediate_ca.crt").exists());
+}
+
+/// The checker itself: a shell whose subshell opens a TCP socket is caught, so a socket
+/// opened by any `mayfly-root` command (or a child it forks) would fail its test.
+#[test]
+fn the_strace_check_sees_a_socket_opened_by_a_child_process() {
+    let Some(bash) = tool("bash") else {
+        return;
+    };
+    let Some((_, calls)) = common::network_calls(
+        Command::new(bash).args(["-c", "(exec 3<>/dev/tcp/127.0.0.1/9); true"]),
+        "",
+    ) else {
+        return;
+    };
+    for call in [
+        "socket(AF_INET, SOCK_STREAM",
+        "connect(3, {sa_family=AF_INET",
+    ] {
+        assert!(calls.iter().any(|c| c.contains(call)), "{call}: {calls:#?}");
+    }
 }

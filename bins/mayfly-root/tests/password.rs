@@ -1,15 +1,12 @@
 //! `mayfly-root password split|combine` and `change-pass`, with openssl reading the keys.
+//! Every `mayfly-root` command runs under strace, which must see no network system call.
 
-use std::path::Path;
 use std::process::Command;
 
 use mayfly_testkit::{run, run_ok, tool, write_file};
 
-fn mayfly_root(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mayfly-root"));
-    cmd.current_dir(dir);
-    cmd
-}
+mod common;
+use common::{mayfly_root, offline, offline_ok, offline_output};
 
 fn share_args(picks: &[u32]) -> Vec<String> {
     picks
@@ -42,7 +39,7 @@ fn split_combine_and_change_pass_round_trip() {
         "root.key",
     ]));
 
-    run_ok(mayfly_root(dir).args([
+    offline_ok(mayfly_root(dir).args([
         "password",
         "split",
         "--shares",
@@ -63,27 +60,31 @@ fn split_combine_and_change_pass_round_trip() {
         );
     }
     // Splitting again into the same directory is refused.
-    let (ok, out) = run(mayfly_root(dir).args([
-        "password",
-        "split",
-        "--shares",
-        "5",
-        "--threshold",
-        "3",
-        "--password-file",
-        "new.txt",
-        "--out-dir",
-        "shares",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(dir).args([
+            "password",
+            "split",
+            "--shares",
+            "5",
+            "--threshold",
+            "3",
+            "--password-file",
+            "new.txt",
+            "--out-dir",
+            "shares",
+        ]),
+        "",
+    );
     assert!(!ok && out.contains("already exists"), "{out}");
 
     // Any three shares print the password (stdout is a pipe here).
     for picks in [[1, 3, 5], [2, 4, 5], [5, 1, 2]] {
-        let out = mayfly_root(dir)
-            .args(["password", "combine"])
-            .args(share_args(&picks))
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let out = offline_output(
+            mayfly_root(dir)
+                .args(["password", "combine"])
+                .args(share_args(&picks)),
+            "",
+        );
         assert!(
             out.status.success(),
             "{}",
@@ -91,9 +92,12 @@ fn split_combine_and_change_pass_round_trip() {
         );
         assert_eq!(out.stdout, b" new root password, leading space kept\n");
     }
-    let (ok, out) = run(mayfly_root(dir)
-        .args(["password", "combine"])
-        .args(share_args(&[1, 4])));
+    let (ok, out) = offline(
+        mayfly_root(dir)
+            .args(["password", "combine"])
+            .args(share_args(&[1, 4])),
+        "",
+    );
     assert!(!ok && out.contains("2 share(s) given, 3 needed"), "{out}");
 
     // A mistyped share is named.
@@ -103,28 +107,40 @@ fn split_combine_and_change_pass_round_trip() {
     let mut typo = text.into_bytes();
     typo[at] = if typo[at] == b'0' { b'1' } else { b'0' };
     std::fs::write(&path, typo).unwrap_or_else(|e| panic!("{e}"));
-    let (ok, out) = run(mayfly_root(dir)
-        .args(["password", "combine"])
-        .args(share_args(&[1, 4, 5])));
+    let (ok, out) = offline(
+        mayfly_root(dir)
+            .args(["password", "combine"])
+            .args(share_args(&[1, 4, 5])),
+        "",
+    );
     assert!(
         !ok && out.contains("share-004.txt") && out.contains("mistyped"),
         "{out}"
     );
 
     // Combine to a file, then re-encrypt the key under the combined password.
-    run_ok(
+    offline_ok(
         mayfly_root(dir)
             .args(["password", "combine", "--out", "combined.txt"])
             .args(share_args(&[2, 3, 5])),
     );
-    run_ok(mayfly_root(dir).args([
+    // In place only with --force: a key file is never overwritten silently.
+    let change_pass = [
         "change-pass",
         "root.key",
         "--password-file",
         "old.txt",
         "--new-password-file",
         "combined.txt",
-    ]));
+    ];
+    let before = std::fs::read(dir.join("root.key")).unwrap_or_default();
+    let (ok, out) = offline(mayfly_root(dir).args(change_pass), "");
+    assert!(!ok && out.contains("--force"), "{out}");
+    assert_eq!(
+        std::fs::read(dir.join("root.key")).unwrap_or_default(),
+        before
+    );
+    offline_ok(mayfly_root(dir).args(change_pass).arg("--force"));
     let pem = std::fs::read_to_string(dir.join("root.key")).unwrap_or_default();
     assert!(
         pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
@@ -160,14 +176,18 @@ fn split_combine_and_change_pass_round_trip() {
     );
 
     // A wrong old password leaves the key as it was.
-    let (ok, out) = run(mayfly_root(dir).args([
-        "change-pass",
-        "root.key",
-        "--password-file",
-        "old.txt",
-        "--new-password-file",
-        "old.txt",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(dir).args([
+            "change-pass",
+            "root.key",
+            "--password-file",
+            "old.txt",
+            "--new-password-file",
+            "old.txt",
+            "--force",
+        ]),
+        "",
+    );
     assert!(!ok && out.contains("root.key"), "{out}");
     assert_eq!(
         std::fs::read_to_string(dir.join("root.key")).unwrap_or_default(),

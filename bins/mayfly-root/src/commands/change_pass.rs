@@ -23,6 +23,10 @@ pub struct ChangePassArgs {
     /// Write the re-encrypted key here instead of replacing KEY in place.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Replace KEY in place (required without `--out`: key files are never overwritten
+    /// silently).
+    #[arg(long)]
+    force: bool,
     /// Re-encrypt with AES-256-CBC (default: keep the file's AES cipher).
     #[arg(long)]
     aes256: bool,
@@ -30,6 +34,13 @@ pub struct ChangePassArgs {
 
 /// Runs `mayfly-root change-pass`.
 pub fn run(args: &ChangePassArgs) -> anyhow::Result<()> {
+    if args.out.is_none() && !args.force {
+        anyhow::bail!(
+            "refusing to rewrite {} in place without --force (or write the result elsewhere \
+             with --out FILE)",
+            args.key.display()
+        );
+    }
     let pem = zeroize::Zeroizing::new(
         std::fs::read(&args.key).with_context(|| format!("reading {}", args.key.display()))?,
     );
