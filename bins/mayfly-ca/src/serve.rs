@@ -3,8 +3,10 @@
 //! `serve` loads ca.json, refuses key and password files that group or others can read,
 //! opens the authority and serves until SIGTERM/SIGINT (draining in-flight requests);
 //! SIGHUP re-reads ca.json and applies it without dropping connections, keeping the old
-//! configuration when the new one is broken. `quickstart` creates a throwaway PKI in
-//! `./mayfly-demo` (once) and serves it on 127.0.0.1:9000.
+//! configuration when the new one is broken. It prunes the store on the schedule of ca.json's
+//! `db.prune` (expired token ids and nonces, expired certificates' DER; read at start).
+//! `quickstart` creates a throwaway PKI in `./mayfly-demo` (once) and serves it on
+//! 127.0.0.1:9000.
 
 use std::io::IsTerminal as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -179,6 +181,19 @@ fn serve(
         let signals = Signals::install()?;
         let authority = Arc::new(Authority::open(&config, password.as_ref()).await?);
         drop(password);
+        // Every instance prunes: the passes are idempotent, so instances sharing a database
+        // need no coordination.
+        let prune = mayfly_authority::db_config(&config)?.prune;
+        let pruning = authority.store().spawn_pruning(&prune);
+        match prune.interval() {
+            Some(every) => tracing::info!(
+                every = %mayfly_template::GoDuration(every),
+                keep_expired_certificate_der =
+                    %mayfly_template::GoDuration(prune.keep_expired_certificate_der()),
+                "pruning expired token ids and certificate DER"
+            ),
+            None => tracing::info!("pruning is off (db.prune.interval is 0)"),
+        }
         let server = Server::bind(
             Arc::clone(&authority),
             &config,
@@ -204,6 +219,9 @@ fn serve(
         ));
         server.run().await?;
         signals.abort();
+        if let Some(pruning) = pruning {
+            pruning.abort();
+        }
         tracing::info!("stopped");
         anyhow::Ok(())
     })

@@ -249,6 +249,107 @@ fn sigterm_mid_load_loses_no_acknowledged_certificate() {
     });
 }
 
+/// `serve` prunes on the schedule of ca.json's `db.prune`, starting at once: a spent token
+/// id past its expiry goes, and so does the DER of a certificate expired for longer than
+/// `keepExpiredCertificateDer`; live token ids, recent DER and revocations stay.
+#[test]
+fn serve_prunes_expired_token_ids_and_certificate_der() {
+    use mayfly_store::{
+        CertificateRecord, CertificateStore as _, RevocationRecord, RevocationStore as _,
+        TokenReplay as _,
+    };
+    let pki = Pki::new(json!({}));
+    let db = pki.path("db/mayfly.db");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let cert = |serial: &str, not_after: i64| CertificateRecord {
+        serial: serial.into(),
+        der: Some(vec![0x30, 0x03, 2, 1, 1]),
+        subject: "CN=old.internal".into(),
+        sans: vec!["old.internal".into()],
+        not_before: not_after - 86_400,
+        not_after,
+        provisioner: "mariano".into(),
+        issuer: "ica".into(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = mayfly_store::DbConfig::sqlite(&db);
+    let open = || mayfly_store::Store::open(&config);
+    runtime.block_on(async {
+        let store = open().await.unwrap();
+        assert!(
+            store
+                .record_token("spent".into(), now - 3_600)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .record_token("live".into(), now + 3_600)
+                .await
+                .unwrap()
+        );
+        store
+            .insert_certificate(cert("0a", now - 86_400))
+            .await
+            .unwrap();
+        store
+            .insert_certificate(cert("0b", now - 60))
+            .await
+            .unwrap();
+        store
+            .revoke(RevocationRecord {
+                serial: "0a".into(),
+                revoked_at: now - 90_000,
+                reason: 1,
+                reason_text: "key compromise".into(),
+                revoked_by: "admin".into(),
+                issuer: "ica".into(),
+                not_after: Some(now - 86_400),
+            })
+            .await
+            .unwrap();
+    });
+    pki.write_config(
+        &[common::provisioner_entry("mariano")],
+        json!({"db": {
+            "type": "sqlite",
+            "dataSource": db,
+            "prune": {"interval": "1h", "keepExpiredCertificateDer": "1h"},
+        }}),
+    );
+    let mut daemon = Daemon::serve(&pki, &[]);
+    let line = daemon.wait_for("pruned expired records");
+    assert!(
+        line.contains(r#""tokens":1"#) && line.contains(r#""certificate_ders":1"#),
+        "{line}"
+    );
+    runtime.block_on(async {
+        let store = open().await.unwrap();
+        assert!(
+            store.record_token("spent".into(), now + 60).await.unwrap(),
+            "the expired token id was pruned"
+        );
+        assert!(
+            !store
+                .record_token("live".into(), now + 3_600)
+                .await
+                .unwrap()
+        );
+        let der = async |serial| store.certificate(serial).await.unwrap().unwrap().der;
+        assert_eq!(der("0a").await, None);
+        assert!(der("0b").await.is_some(), "expired for less than an hour");
+        assert!(store.revocation("0a").await.unwrap().is_some());
+    });
+    daemon.signal("TERM");
+    assert_eq!(daemon.wait(Duration::from_secs(40)), Some(0));
+}
+
 #[test]
 fn group_readable_key_or_password_files_are_refused() {
     let pki = Pki::new(json!({}));

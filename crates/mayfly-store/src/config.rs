@@ -9,13 +9,15 @@ use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::dialect::Dialect;
 use crate::error::StoreError;
+use crate::prune::PruneConfig;
 
 /// The `db` block of `ca.json`, as step-ca writes it:
 /// `{"type": "sqlite"|"mysql"|"postgresql", "dataSource": "...", "database": "..."}`.
 ///
 /// `dataSource` is a file path (or `sqlite:` URL) for SQLite; a `mysql://` URL or a Go DSN
 /// (`user:pass@tcp(host:3306)/`) for MySQL/MariaDB; a `postgresql://` URL for PostgreSQL.
-/// `database`, when set, names the database on the server (created if missing).
+/// `database`, when set, names the database on the server (created if missing). `prune`
+/// (Mayfly's own) says how expired records are pruned ([`PruneConfig`]).
 #[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DbConfig {
@@ -27,6 +29,9 @@ pub struct DbConfig {
     /// The database name on a MySQL/PostgreSQL server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// When expired token ids and certificates' DER are pruned.
+    #[serde(default, skip_serializing_if = "PruneConfig::is_default")]
+    pub prune: PruneConfig,
 }
 
 /// The storage backends Mayfly runs on.
@@ -76,6 +81,7 @@ impl std::fmt::Debug for DbConfig {
             .field("db_type", &self.db_type)
             .field("data_source", &redact(&self.data_source))
             .field("database", &self.database)
+            .field("prune", &self.prune)
             .finish()
     }
 }
@@ -87,6 +93,7 @@ impl DbConfig {
             db_type: DbType::Sqlite,
             data_source: path.display().to_string(),
             database: None,
+            prune: PruneConfig::default(),
         }
     }
 

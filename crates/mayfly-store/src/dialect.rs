@@ -73,9 +73,32 @@ impl Dialect {
         insert: &'static str,
         key: &'static str,
     ) -> AssertSqlSafe<Cow<'static, str>> {
+        self.upsert(insert, key, &[key])
+    }
+
+    /// `insert` (a portable `INSERT INTO ... VALUES ...` on a table whose primary key is the
+    /// columns `key`, comma-separated) made one atomic statement that, when the row exists,
+    /// sets its columns `update` to the inserted values instead.
+    pub(crate) fn upsert(
+        self,
+        insert: &str,
+        key: &str,
+        update: &[&str],
+    ) -> AssertSqlSafe<Cow<'static, str>> {
+        let set = update
+            .iter()
+            .map(|c| match self {
+                // MariaDB has no row alias for the inserted values, only `VALUES()`.
+                Self::Mysql => format!("{c} = VALUES({c})"),
+                Self::Sqlite | Self::Postgres => format!("{c} = excluded.{c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         let upsert = match self {
-            Self::Mysql => format!("{insert} ON DUPLICATE KEY UPDATE {key} = {key}"),
-            _ => format!("{insert} ON CONFLICT ({key}) DO UPDATE SET {key} = excluded.{key}"),
+            Self::Mysql => format!("{insert} ON DUPLICATE KEY UPDATE {set}"),
+            Self::Sqlite | Self::Postgres => {
+                format!("{insert} ON CONFLICT ({key}) DO UPDATE SET {set}")
+            }
         };
         self.sql(upsert)
     }
@@ -97,8 +120,14 @@ impl Dialect {
             .replace("{text}", text)
             .replace("{key}", key)
             .replace("{id}", id);
-        if self == Self::Mysql && out.starts_with("CREATE TABLE") {
-            out.push_str(" ENGINE=InnoDB");
+        match self {
+            Self::Mysql if out.starts_with("CREATE TABLE") => out.push_str(" ENGINE=InnoDB"),
+            // MySQL has no `CREATE INDEX IF NOT EXISTS`: there the migration treats an index
+            // that already exists as created (see `store::apply_missing`).
+            Self::Sqlite | Self::Postgres if out.starts_with("CREATE INDEX ") => {
+                out.insert_str("CREATE INDEX ".len(), "IF NOT EXISTS ");
+            }
+            _ => {}
         }
         out
     }
@@ -116,6 +145,11 @@ impl Dialect {
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Versioned schema migrations, applied in order at start. Append, never edit.
+///
+/// MySQL commits each DDL statement at once, so a first start killed mid-migration leaves
+/// part of a version applied without its `schema_version` row, and the next start runs the
+/// whole version again: every statement must succeed when what it creates already exists
+/// (`CREATE TABLE IF NOT EXISTS`; a `CREATE INDEX` whose index exists counts as done).
 ///
 /// `{key}` is a bounded, index-friendly string (serials, token ids, names), `{text}` unbounded
 /// text (JSON), `{blob}` binary, `{id}` an auto-increment primary key. Times are unix seconds.

@@ -12,7 +12,8 @@ pub enum StoreError {
         "db type `{0}` is not supported: Mayfly stores its data in SQL only. Use \"sqlite\" \
          (embedded, e.g. {{\"type\": \"sqlite\", \"dataSource\": \"/path/to/db/mayfly.sqlite\"}}), \
          \"mysql\" or \"postgresql\". Certificates issued by step-ca need not be migrated; to keep \
-         step-ca's revocations, revoke those serials again with `mayfly-ca` on the new store"
+         step-ca's revocations, revoke each of those serials again against the new store with \
+         `mayfly ca revoke SERIAL`"
     )]
     UnsupportedType(String),
     /// The database holds a schema newer than this binary knows: refusing to downgrade.
@@ -26,6 +27,14 @@ pub enum StoreError {
         /// Newest version this binary knows.
         known: i64,
     },
+    /// The schema migration lock could not be taken (MySQL `GET_LOCK` timed out or failed):
+    /// the migration did not run.
+    #[error(
+        "could not take the schema migration lock (MySQL GET_LOCK('mayfly_schema')): {0}; \
+         another instance may be stuck migrating, or a session holds the lock: find it with \
+         `SELECT IS_USED_LOCK('mayfly_schema')` and start again"
+    )]
+    MigrationLock(String),
     /// A certificate with this serial number is already stored.
     #[error("a certificate with serial {0} is already stored")]
     DuplicateSerial(String),

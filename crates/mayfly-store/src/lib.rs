@@ -63,7 +63,7 @@ pub use certs::{
 pub use config::{DbConfig, DbType};
 pub use crl::{CrlRecord, CrlStateStore};
 pub use error::StoreError;
-pub use prune::PruneReport;
+pub use prune::{PruneConfig, PruneReport};
 pub use registry::{RegistryEntry, RegistryKind, RegistryStore};
 pub use store::Store;
 

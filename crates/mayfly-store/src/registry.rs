@@ -94,20 +94,19 @@ impl RegistryStore for Store {
         self.write(move |c| {
             let (name, data) = (name.clone(), data.clone());
             Box::pin(async move {
+                // One upsert, not delete-then-insert: two concurrent puts of a new name would
+                // both insert, and one fail on the primary key.
+                let put = d.upsert(
+                    "INSERT INTO registry (kind, name, data, updated_at) VALUES (?, ?, ?, ?)",
+                    "kind, name",
+                    &["data", "updated_at"],
+                );
                 c.exec(
-                    d.statement("DELETE FROM registry WHERE kind = ? AND name = ?")
+                    Statement::new(put)
                         .bind(kind.key())
-                        .bind(&name),
-                )
-                .await?;
-                c.exec(
-                    d.statement(
-                        "INSERT INTO registry (kind, name, data, updated_at) VALUES (?, ?, ?, ?)",
-                    )
-                    .bind(kind.key())
-                    .bind(&name)
-                    .bind(&data)
-                    .bind(crate::now()),
+                        .bind(&name)
+                        .bind(&data)
+                        .bind(crate::now()),
                 )
                 .await?;
                 bump(c, d).await

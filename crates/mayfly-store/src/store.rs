@@ -36,6 +36,8 @@ pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 const MAX_BATCH: usize = 512;
 /// How long SQLite waits for another process's lock before failing.
 const BUSY_TIMEOUT_MS: u32 = 10_000;
+/// How long an instance waits on MySQL for another instance's schema migration to finish.
+const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a request waits for a MySQL/PostgreSQL connection before it fails (503): while the
 /// server is down, requests are refused after this instead of hanging for sqlx's 30 s default.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -114,7 +116,7 @@ impl Store {
                     .await?
             }
         };
-        migrate(&pool, dialect).await?;
+        migrate(&pool, dialect, MIGRATION_LOCK_TIMEOUT).await?;
         let (writer, readers) = if dialect == Dialect::Sqlite {
             let conn = open_sqlite_writer(config)?;
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
@@ -154,7 +156,8 @@ impl Store {
     }
 
     /// Checks the database's integrity: `PRAGMA integrity_check` on SQLite, `CHECK TABLE` on
-    /// MySQL/MariaDB, a full scan of every table on PostgreSQL. Returns the problems found
+    /// MySQL/MariaDB; on PostgreSQL a full read of every row, a duplicate check of every unique
+    /// key over the rows, and `amcheck` when the database has it. Returns the problems found
     /// (empty when sound).
     pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
         if self.dialect() == Dialect::Sqlite {
@@ -186,14 +189,129 @@ impl Store {
             }
             return Ok(problems);
         }
-        // PostgreSQL: every table must scan end to end.
+        self.postgres_integrity().await
+    }
+
+    /// PostgreSQL's integrity check: every row of every table reads back whole (TOAST
+    /// included); the rows themselves, scanned without indexes, hold no duplicate of any
+    /// unique key; and, when the database has the `amcheck` extension, every B-tree index is
+    /// consistent and indexes every row (`bt_index_check`) and every heap page is sound
+    /// (`verify_heapam`). Errors PostgreSQL raises for corrupt data are reported as problems.
+    async fn postgres_integrity(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
         for table in crate::TABLES {
-            let sql = format!("SELECT COUNT(*) FROM {table}");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_one(self.pool())
-                .await?;
+            let read = format!("SELECT COALESCE(SUM(length(t::text)), 0) FROM {table} AS t");
+            if let Err(e) = self.scan_rows(read).await? {
+                problems.push(corruption(table, e)?);
+            }
         }
-        Ok(Vec::new())
+        let unique_keys = sqlx::query(
+            "SELECT c.relname::text, \
+             string_agg(quote_ident(a.attname), ', ' ORDER BY k.n)::text \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+             WHERE i.indisunique AND c.relnamespace = current_schema()::regnamespace \
+             GROUP BY i.indexrelid, c.relname",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for row in unique_keys {
+            let (table, columns): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if !crate::TABLES.contains(&table.as_str()) {
+                continue;
+            }
+            let duplicates = format!(
+                "SELECT {columns} FROM {table} GROUP BY {columns} HAVING COUNT(*) > 1 LIMIT 1"
+            );
+            match self.scan_rows(duplicates).await? {
+                Ok(None) => {}
+                Ok(Some(_)) => problems.push(format!("{table}: duplicate ({columns})")),
+                Err(e) => problems.push(corruption(&table, e)?),
+            }
+        }
+        problems.extend(self.postgres_amcheck().await?);
+        Ok(problems)
+    }
+
+    /// Runs the PostgreSQL query `sql` with index scans off, so that it reads the rows
+    /// themselves rather than indexes under suspicion, in a transaction of its own (a query
+    /// failing on corrupt data spoils no other). The inner result is the query's.
+    async fn scan_rows(
+        &self,
+        sql: String,
+    ) -> Result<Result<Option<sqlx::any::AnyRow>, sqlx::Error>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        tx.execute(
+            "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; \
+             SET LOCAL enable_bitmapscan = off",
+        )
+        .await?;
+        let result = tx.fetch_optional(sqlx::AssertSqlSafe(sql)).await;
+        // Dropping the transaction rolls it back.
+        drop(tx);
+        Ok(result)
+    }
+
+    /// `amcheck`'s verdict on our tables and indexes, when the extension is installed and
+    /// this role may run it.
+    async fn postgres_amcheck(&self) -> Result<Vec<String>, StoreError> {
+        let ours = |column: &str| {
+            let names = crate::TABLES
+                .iter()
+                .map(|t| format!("'{t}'"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{column} IN ({names}) AND c.relnamespace = current_schema()::regnamespace")
+        };
+        let available = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM pg_extension WHERE extname = 'amcheck'), \
+             (SELECT COUNT(*) FROM pg_proc WHERE proname = 'verify_heapam')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let (amcheck, heapam): (i64, i64) = (available.try_get(0)?, available.try_get(1)?);
+        if amcheck == 0 {
+            return Ok(Vec::new());
+        }
+        let mut problems = Vec::new();
+        // `heapallindexed`: every row must be found in every index of its table.
+        let indexes = format!(
+            "SELECT COUNT(bt_index_check(i.indexrelid, true)::text) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid \
+             JOIN pg_am am ON am.oid = ic.relam WHERE am.amname = 'btree' AND {}",
+            ours("c.relname")
+        );
+        let result = sqlx::query(sqlx::AssertSqlSafe(indexes))
+            .fetch_one(self.pool())
+            .await;
+        if is_permission_denied(&result) {
+            tracing::info!("store: this role may not run amcheck; skipping its checks");
+            return Ok(problems);
+        }
+        if let Err(e) = result {
+            problems.push(corruption("indexes", e)?);
+        }
+        if heapam > 0 {
+            let heap = format!(
+                "SELECT c.relname::text, COALESCE(v.msg, '') FROM pg_class c \
+                 CROSS JOIN LATERAL verify_heapam(c.oid) AS v WHERE c.relkind = 'r' AND {}",
+                ours("c.relname")
+            );
+            match sqlx::query(sqlx::AssertSqlSafe(heap))
+                .fetch_all(self.pool())
+                .await
+            {
+                Ok(rows) => {
+                    for row in rows {
+                        let (table, msg): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                        problems.push(format!("{table}: {msg}"));
+                    }
+                }
+                Err(e) => problems.push(corruption("heap", e)?),
+            }
+        }
+        Ok(problems)
     }
 
     /// Runs `op` in a durable write transaction and returns its result once committed.
@@ -307,6 +425,22 @@ impl Statement {
                 .collect()),
         }
     }
+}
+
+/// Sorts the failure of an integrity query: the problem when PostgreSQL reported corrupt
+/// data (SQLSTATE class XX), the error itself otherwise.
+fn corruption(what: &str, e: sqlx::Error) -> Result<String, StoreError> {
+    match e {
+        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("XX")) => {
+            Ok(format!("{what}: {}", d.message()))
+        }
+        e => Err(e.into()),
+    }
+}
+
+/// Whether a query failed for want of privilege (SQLSTATE 42501).
+fn is_permission_denied<T>(result: &Result<T, sqlx::Error>) -> bool {
+    matches!(result, Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42501"))
 }
 
 /// How often a deadlocked server write is retried.
@@ -611,18 +745,42 @@ async fn current_version(
 
 /// Applies the migrations the database lacks, under a cross-instance lock taken before any
 /// DDL: two PostgreSQL sessions racing on `CREATE TABLE IF NOT EXISTS` can both try to create
-/// the table, and one fails.
-async fn migrate(pool: &AnyPool, dialect: Dialect) -> Result<(), StoreError> {
+/// the table, and one fails. On MySQL the lock is `GET_LOCK`, waited for up to `lock_timeout`;
+/// without it nothing is migrated ([`StoreError::MigrationLock`]).
+async fn migrate(
+    pool: &AnyPool,
+    dialect: Dialect,
+    lock_timeout: Duration,
+) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
-    let lock = match dialect {
-        Dialect::Sqlite => "BEGIN IMMEDIATE",
-        Dialect::Postgres => "BEGIN",
-        Dialect::Mysql => "SELECT GET_LOCK('mayfly_schema', 120)",
-    };
-    conn.execute(lock).await?;
-    if dialect == Dialect::Postgres {
-        conn.execute("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7243)) AS l")
-            .await?;
+    match dialect {
+        Dialect::Sqlite => {
+            conn.execute("BEGIN IMMEDIATE").await?;
+        }
+        Dialect::Postgres => {
+            conn.execute("BEGIN").await?;
+            conn.execute("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7243)) AS l")
+                .await?;
+        }
+        Dialect::Mysql => {
+            // 1 = taken, 0 = timed out, NULL = failed.
+            let taken: Option<i64> =
+                sqlx::query("SELECT CAST(GET_LOCK('mayfly_schema', ?) AS SIGNED)")
+                    .bind(i64::try_from(lock_timeout.as_secs()).unwrap_or(i64::MAX))
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .try_get(0)?;
+            match taken {
+                Some(1) => {}
+                Some(_) => {
+                    return Err(StoreError::MigrationLock(format!(
+                        "still held by another session after {} s",
+                        lock_timeout.as_secs()
+                    )));
+                }
+                None => return Err(StoreError::MigrationLock("the server refused it".into())),
+            }
+        }
     }
     let result = apply_missing(&mut conn, dialect).await;
     let unlock = match (dialect, result.is_ok()) {
@@ -649,7 +807,15 @@ async fn apply_missing(conn: &mut AnyConnection, dialect: Dialect) -> Result<(),
     }
     for version in found + 1..=SCHEMA_VERSION {
         for stmt in dialect.migration(version as usize) {
-            conn.execute(sqlx::AssertSqlSafe(stmt)).await?;
+            match conn.execute(sqlx::AssertSqlSafe(stmt)).await {
+                // MySQL commits DDL at once: a start killed mid-migration left this index.
+                Err(e) if is_duplicate_index(&e) => {
+                    tracing::info!(version, "store: an index of the migration already exists");
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         sqlx::query(dialect.sql("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)"))
             .bind(version)
@@ -659,6 +825,13 @@ async fn apply_missing(conn: &mut AnyConnection, dialect: Dialect) -> Result<(),
         tracing::info!(version, "store: applied schema migration");
     }
     Ok(())
+}
+
+/// Whether `e` is MySQL's "Duplicate key name" (error 1061): the index already exists.
+fn is_duplicate_index(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d)
+        if d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| m.number() == 1061))
 }
 
 #[cfg(test)]
@@ -738,6 +911,46 @@ mod tests {
                     .unwrap_or_else(|e| panic!("round {round}: {e}"));
             }
         }
+    }
+
+    /// On MySQL the schema lock is `GET_LOCK`: while another session holds it past the
+    /// timeout, the migration does not run and the error says why.
+    #[tokio::test]
+    async fn mysql_migration_waits_for_the_lock_and_never_runs_without_it() {
+        sqlx::any::install_default_drivers();
+        let config = DbConfig {
+            db_type: crate::DbType::Mysql,
+            data_source: mayfly_testkit::mysql_url(),
+            database: None,
+            prune: crate::PruneConfig::default(),
+        };
+        // The server without a database: a migration run without the lock fails otherwise.
+        let server = config.admin_options().unwrap();
+        let Ok(mut holder) = server.connect().await else {
+            mayfly_testkit::missing(&format!("the MySQL server at {}", config.data_source));
+            return;
+        };
+        let held: i64 = sqlx::query("SELECT CAST(GET_LOCK('mayfly_schema', 60) AS SIGNED)")
+            .fetch_one(&mut holder)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(held, 1);
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect_with(server)
+            .await
+            .unwrap();
+        let err = migrate(&pool, Dialect::Mysql, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::MigrationLock(_)), "{err:?}");
+        assert!(err.to_string().contains("after 1 s"), "{err}");
+        holder
+            .execute("SELECT RELEASE_LOCK('mayfly_schema')")
+            .await
+            .unwrap();
     }
 
     /// `PRAGMA synchronous` as seen by a write at `durability`.

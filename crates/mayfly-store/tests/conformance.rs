@@ -7,15 +7,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestDb;
 use mayfly_store::{
     AcmeKind, AcmeObject, AcmeStore, AuditEvent, AuditLog, CertificateRecord, CertificateStore,
-    CrlRecord, CrlStateStore, EabKey, RegistryKind, RegistryStore, RevocationRecord,
-    RevocationStore, Store, StoreError, TokenReplay,
+    CrlRecord, CrlStateStore, EabKey, PruneConfig, PruneReport, RegistryKind, RegistryStore,
+    RevocationRecord, RevocationStore, Store, StoreError, TokenReplay,
 };
+use mayfly_template::GoDuration;
 
 per_backend!(
     certificates,
@@ -27,10 +27,13 @@ per_backend!(
     revocation_is_idempotent,
     crl_numbers_and_lock,
     registry,
+    registry_puts_racing_on_one_name_all_succeed,
     acme,
     audit,
     pruning,
+    instances_pruning_together_remove_each_row_once,
     schema_versions,
+    migration_interrupted_after_its_first_ddl_completes,
     instances_starting_together_on_a_new_database,
 );
 
@@ -351,6 +354,30 @@ async fn registry(db: &TestDb) {
     assert_eq!(store.registry_revision().await.unwrap(), r4.unwrap());
 }
 
+async fn registry_puts_racing_on_one_name_all_succeed(db: &TestDb) {
+    let store = db.open().await;
+    let data = |i: usize| format!(r#"{{"type":"JWK","v":{i}}}"#);
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .put_entry(RegistryKind::Provisioner, "jwk".into(), data(i))
+                .await
+        }));
+    }
+    let mut revisions = Vec::new();
+    for h in handles {
+        revisions.push(h.await.unwrap().unwrap());
+    }
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=16).collect::<Vec<i64>>(), "one bump each");
+    let entries = store.entries(RegistryKind::Provisioner).await.unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!((0..16).any(|i| entries[0].data == data(i)), "{entries:?}");
+    assert_eq!(store.registry_revision().await.unwrap(), 16);
+}
+
 fn object(id: &str, owner: &str) -> AcmeObject {
     AcmeObject {
         id: id.into(),
@@ -545,10 +572,16 @@ async fn pruning(db: &TestDb) {
     let store = db.open().await;
     store.record_token("old".into(), 1_000).await.unwrap();
     store.record_token("new".into(), FAR).await.unwrap();
+    // Expired, but a token is still accepted within its clock leeway: its use is kept.
+    store
+        .record_token("just-expired".into(), 1_950)
+        .await
+        .unwrap();
     assert!(store.record_nonce_use("n-old".into(), 1_000).await.unwrap());
     assert!(store.record_nonce_use("n-new".into(), FAR).await.unwrap());
     store.insert_certificate(cert("01", 1_000)).await.unwrap();
     store.insert_certificate(cert("02", FAR)).await.unwrap();
+    store.insert_certificate(cert("03", 1_800)).await.unwrap();
     store
         .revoke(revocation("01", 1, Some(1_000)))
         .await
@@ -558,39 +591,108 @@ async fn pruning(db: &TestDb) {
         (report.tokens, report.nonces, report.certificate_ders),
         (1, 1, 1)
     );
-    assert_eq!(store.certificate("01").await.unwrap().unwrap().der, None);
-    assert!(
-        store
-            .certificate("02")
-            .await
-            .unwrap()
-            .unwrap()
-            .der
-            .is_some()
-    );
+    let der = async |serial| store.certificate(serial).await.unwrap().unwrap().der;
+    assert_eq!(der("01").await, None);
+    assert!(der("02").await.is_some());
+    assert!(der("03").await.is_some(), "expired less than 500 s ago");
+    let pruned = store.certificate("01").await.unwrap().unwrap();
+    assert_eq!(pruned.not_after, 1_000, "only the DER goes");
     assert!(
         store.revocation("01").await.unwrap().is_some(),
         "revocations are kept"
     );
     assert!(!store.record_token("new".into(), FAR).await.unwrap());
+    assert!(
+        !store
+            .record_token("just-expired".into(), FAR)
+            .await
+            .unwrap()
+    );
     assert!(!store.record_nonce_use("n-new".into(), FAR).await.unwrap());
     let again = store.prune(2_000, Duration::from_secs(500)).await.unwrap();
-    assert_eq!(again, mayfly_store::PruneReport::default());
+    assert_eq!(again, PruneReport::default());
 
-    // The scheduled pruner does the same in the background.
+    // The scheduled pruner, configured as in ca.json's `db` block, does the same in the
+    // background; "0s" turns it off.
     store.record_token("old2".into(), 1_000).await.unwrap();
-    let task = store.spawn_pruning(Duration::from_millis(50), Duration::from_secs(0));
-    let store2 = Arc::new(store.clone());
+    let off = PruneConfig {
+        interval: Some(GoDuration(Duration::ZERO)),
+        ..PruneConfig::default()
+    };
+    assert!(store.spawn_pruning(&off).is_none());
+    let config = PruneConfig {
+        interval: Some(GoDuration(Duration::from_millis(50))),
+        keep_expired_certificate_der: Some(GoDuration(Duration::ZERO)),
+    };
+    let task = store.spawn_pruning(&config).unwrap();
     let mut gone = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if store2.record_token("old2".into(), 1_000).await.unwrap() {
+        if der("03").await.is_none() && store.record_token("old2".into(), 1_000).await.unwrap() {
             gone = true;
             break;
         }
     }
     task.abort();
-    assert!(gone, "the scheduled pruner removed the expired token id");
+    assert!(
+        gone,
+        "the scheduled pruner removed the expired token id and DER"
+    );
+}
+
+/// Instances sharing a database prune at the same moments: each expired row goes once, a
+/// backlog larger than one pruning transaction included, and no pass fails.
+async fn instances_pruning_together_remove_each_row_once(db: &TestDb) {
+    const ROWS: usize = 2_500;
+    let store = db.open().await;
+    let values = |prefix: &str| {
+        (0..ROWS)
+            .map(|i| format!("('{prefix}{i}', 1000)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    db.raw(&format!(
+        "INSERT INTO used_tokens (jti, expires_at) VALUES {}",
+        values("t")
+    ))
+    .await;
+    db.raw(&format!(
+        "INSERT INTO acme_nonces (nonce, expires_at) VALUES {}",
+        values("n")
+    ))
+    .await;
+    let certs = (0..ROWS).map(|i| store.insert_certificate(cert(&format!("{i:04x}"), 1_000)));
+    for inserted in futures_util::future::join_all(certs).await {
+        inserted.unwrap();
+    }
+    let instances = [store, db.open().await, db.open().await];
+    let passes = instances
+        .iter()
+        .map(|s| s.prune(FAR, Duration::from_secs(0)));
+    let mut total = PruneReport::default();
+    for report in futures_util::future::join_all(passes).await {
+        let report = report.unwrap();
+        total.tokens += report.tokens;
+        total.nonces += report.nonces;
+        total.certificate_ders += report.certificate_ders;
+    }
+    let rows = ROWS as u64;
+    assert_eq!(
+        total,
+        PruneReport {
+            tokens: rows,
+            nonces: rows,
+            certificate_ders: rows
+        }
+    );
+    assert!(
+        instances[0]
+            .list_certificates(None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.der.is_none())
+    );
 }
 
 /// Several instances opening one new database at the same moment all start: the schema is
@@ -627,4 +729,36 @@ async fn schema_versions(db: &TestDb) {
         "{err}"
     );
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// MySQL commits DDL at once: a first start killed after creating a table and its index but
+/// before recording the migration leaves them behind, and the next start must complete the
+/// migration over them. (SQLite and PostgreSQL migrate in one transaction, but take the
+/// same leftovers too.)
+async fn migration_interrupted_after_its_first_ddl_completes(db: &TestDb) {
+    db.create_empty().await;
+    let (key, blob) = match db.backend {
+        common::Backend::Sqlite => ("TEXT", "BLOB"),
+        common::Backend::Mysql => (
+            "VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin",
+            "LONGBLOB",
+        ),
+        common::Backend::Postgres => ("VARCHAR(255)", "BYTEA"),
+    };
+    db.raw(&format!(
+        "CREATE TABLE certificates (serial {key} NOT NULL PRIMARY KEY, der {blob}, \
+         subject TEXT NOT NULL, sans TEXT NOT NULL, not_before BIGINT NOT NULL, \
+         not_after BIGINT NOT NULL, provisioner {key} NOT NULL, issuer {key} NOT NULL, \
+         created_at BIGINT NOT NULL)"
+    ))
+    .await;
+    db.raw("CREATE INDEX certificates_not_after ON certificates (not_after)")
+        .await;
+    let store = Store::open(&db.config)
+        .await
+        .expect("the interrupted migration completes");
+    assert_eq!(store.schema_version().await.unwrap(), 1);
+    assert!(store.integrity_check().await.unwrap().is_empty());
+    store.insert_certificate(cert("01", FAR)).await.unwrap();
+    assert!(store.record_token("jti".into(), FAR).await.unwrap());
 }

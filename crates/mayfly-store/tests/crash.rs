@@ -1,6 +1,6 @@
 //! Crash safety: child processes doing acknowledged writes are SIGKILLed at random moments,
-//! over and over; after each kill every acknowledged write must be in the reopened database,
-//! which must pass its integrity check, and every nonce use acknowledged must still be
+//! over and over; after each kill every acknowledged write must read back whole from the
+//! reopened database, which must pass its integrity check, and every nonce use acknowledged must still be
 //! refused (nonce uses are relaxed writes: they must survive a process crash). Two children
 //! write at once, so on SQLite this also exercises several processes sharing one file.
 #![allow(
@@ -10,7 +10,7 @@
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -154,8 +154,9 @@ fn spawn_child(config: &DbConfig, prefix: &str, acks: mpsc::Sender<Ack>) -> Chil
     child
 }
 
-async fn all_serials(store: &Store) -> HashSet<String> {
-    let mut serials = HashSet::new();
+/// Every stored certificate, by serial.
+async fn all_certificates(store: &Store) -> HashMap<String, CertificateRecord> {
+    let mut certificates = HashMap::new();
     let mut after: Option<String> = None;
     loop {
         let page = store
@@ -163,14 +164,24 @@ async fn all_serials(store: &Store) -> HashSet<String> {
             .await
             .unwrap();
         let Some(last) = page.last() else {
-            return serials;
+            return certificates;
         };
         after = Some(last.serial.clone());
-        serials.extend(page.into_iter().map(|c| c.serial));
+        certificates.extend(page.into_iter().map(|c| (c.serial.clone(), c)));
     }
 }
 
 async fn kill_and_reopen(db: &TestDb) {
+    if db.backend == Backend::Postgres {
+        // The integrity check adds amcheck's index and heap checks where the extension is
+        // installed (PostgreSQL's contrib modules, which Debian's server package ships).
+        drop(db.open().await);
+        db.raw(
+            "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS amcheck; \
+             EXCEPTION WHEN OTHERS THEN RAISE NOTICE 'amcheck is not available'; END $$",
+        )
+        .await;
+    }
     let mut acked: HashSet<String> = HashSet::new();
     let mut nonces = 0usize;
     for round in 0..ROUNDS {
@@ -196,7 +207,6 @@ async fn kill_and_reopen(db: &TestDb) {
                 Ack::Nonce(nonce) => used.push(nonce),
             }
         }
-        let seen_this_round = seen.clone();
         acked.extend(seen);
 
         let store = db.open().await;
@@ -205,12 +215,23 @@ async fn kill_and_reopen(db: &TestDb) {
             Vec::<String>::new(),
             "round {round}"
         );
-        let stored = all_serials(&store).await;
-        let lost: Vec<_> = acked.difference(&stored).collect();
+        // Every acknowledged write reads back whole.
+        let stored = all_certificates(&store).await;
+        let lost: Vec<_> = acked
+            .iter()
+            .filter(|serial| !stored.contains_key(*serial))
+            .collect();
         assert!(
             lost.is_empty(),
             "round {round}: acknowledged writes lost: {lost:?}"
         );
+        for serial in &acked {
+            assert_eq!(
+                stored.get(serial),
+                Some(&record(serial)),
+                "round {round}: {serial} differs"
+            );
+        }
         // The nonces used last before the kill are the likeliest to be lost.
         assert!(!used.is_empty(), "round {round}: no nonce use acknowledged");
         for nonce in used.iter().rev().take(100) {
@@ -223,14 +244,6 @@ async fn kill_and_reopen(db: &TestDb) {
             );
         }
         nonces += used.len();
-        for serial in seen_this_round.iter().take(50) {
-            let cert = store.certificate(serial).await.unwrap();
-            assert_eq!(
-                cert,
-                Some(record(serial)),
-                "round {round}: {serial} differs"
-            );
-        }
         drop(store);
     }
     // Tokens of acknowledged issuances are all spent.

@@ -33,6 +33,7 @@ fn refuses_badger_with_migration_advice() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("badgerv2") && err.contains("sqlite"), "{err}");
+    assert!(err.contains("`mayfly ca revoke SERIAL`"), "{err}");
     let err = parse(r#"{"type":"sqlite","dataSource":"x","extra":1}"#)
         .unwrap_err()
         .to_string();
@@ -53,4 +54,26 @@ fn debug_hides_passwords_and_missing_dirs_are_named() {
         .connect_options()
         .unwrap_err();
     assert!(err.to_string().contains("/nonexistent-mayfly/db"), "{err}");
+}
+
+#[test]
+fn prune_settings_default_and_parse() {
+    let hour = std::time::Duration::from_secs(3600);
+    let plain = parse(r#"{"type":"sqlite","dataSource":"x"}"#).unwrap();
+    assert_eq!(plain.prune.interval(), Some(hour));
+    assert_eq!(plain.prune.keep_expired_certificate_der(), 90 * 24 * hour);
+    assert!(!serde_json::to_string(&plain).unwrap().contains("prune"));
+    let set = parse(
+        r#"{"type":"sqlite","dataSource":"x",
+            "prune":{"interval":"15m","keepExpiredCertificateDer":"7d"}}"#,
+    )
+    .unwrap();
+    assert_eq!(set.prune.interval(), Some(hour / 4));
+    assert_eq!(set.prune.keep_expired_certificate_der(), 7 * 24 * hour);
+    let off = parse(r#"{"type":"sqlite","dataSource":"x","prune":{"interval":"0s"}}"#).unwrap();
+    assert_eq!(off.prune.interval(), None);
+    let err = parse(r#"{"type":"sqlite","dataSource":"x","prune":{"every":"1h"}}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("every"), "{err}");
 }

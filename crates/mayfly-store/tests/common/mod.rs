@@ -16,7 +16,7 @@ pub enum Backend {
 /// A fresh, empty database for one test.
 pub struct TestDb {
     pub config: DbConfig,
-    backend: Backend,
+    pub backend: Backend,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -55,6 +55,7 @@ pub async fn fresh(backend: Backend) -> Option<TestDb> {
         db_type,
         data_source,
         database: Some(random_name()),
+        prune: Default::default(),
     };
     Some(TestDb {
         config,
@@ -70,6 +71,7 @@ impl TestDb {
 
     /// Runs raw SQL against the test database (test set-up only).
     pub async fn raw(&self, sql: &str) {
+        sqlx::any::install_default_drivers();
         let url = match self.backend {
             Backend::Sqlite => format!("sqlite://{}", self.config.data_source),
             _ => {
@@ -88,21 +90,40 @@ impl TestDb {
             .unwrap();
     }
 
+    /// Creates the database, empty.
+    pub async fn create_empty(&self) {
+        let Some(name) = self.config.database.as_deref() else {
+            std::fs::File::create(&self.config.data_source).unwrap();
+            return;
+        };
+        let sql = match self.backend {
+            // As `Store::open` creates it.
+            Backend::Mysql => {
+                format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+            }
+            _ => format!("CREATE DATABASE \"{name}\""),
+        };
+        self.admin(&sql).await;
+    }
+
     /// Drops the server database.
     pub async fn drop_db(self) {
         let Some(name) = self.config.database.as_deref() else {
             return;
         };
+        let sql = match self.backend {
+            Backend::Mysql => format!("DROP DATABASE IF EXISTS `{name}`"),
+            _ => format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+        };
+        self.admin(&sql).await;
+    }
+
+    /// Runs `sql` on the server's maintenance database.
+    async fn admin(&self, sql: &str) {
         let base = self.config.data_source.rsplit_once('/').unwrap().0;
-        let (admin, sql) = match self.backend {
-            Backend::Mysql => (
-                format!("{base}/"),
-                format!("DROP DATABASE IF EXISTS `{name}`"),
-            ),
-            _ => (
-                format!("{base}/postgres"),
-                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            ),
+        let admin = match self.backend {
+            Backend::Mysql => format!("{base}/"),
+            _ => format!("{base}/postgres"),
         };
         let mut conn = admin
             .parse::<sqlx::any::AnyConnectOptions>()
@@ -110,7 +131,9 @@ impl TestDb {
             .connect()
             .await
             .unwrap();
-        conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .unwrap();
     }
 }
 
