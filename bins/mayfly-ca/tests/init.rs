@@ -204,6 +204,58 @@ fn init_writes_a_pki_that_openssl_pkilint_and_the_authority_accept() {
 }
 
 #[test]
+fn init_with_rsa_3072_keys_prints_the_generated_password_files() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let dir = temp_dir();
+    let base = dir.path().join("pki");
+    let out = run_ok(
+        mayfly_ca()
+            .args(["init", "--name", "RSA", "--dns", "ca.test"])
+            .args([
+                "--provisioner",
+                "p",
+                "--kty",
+                "RSA",
+                "--size",
+                "3072",
+                "--path",
+            ])
+            .arg(&base),
+    );
+    // The generated passwords are only ever shown as the files holding them, once.
+    let password_file = base.join("secrets/password.txt");
+    let provisioner_password = base.join("secrets/provisioner_password.txt");
+    for file in [&password_file, &provisioner_password] {
+        let shown = format!("{} (mode 0600", file.display());
+        assert_eq!(out.matches(&shown).count(), 1, "{shown} in:\n{out}");
+        assert_eq!(mode(file), 0o600);
+    }
+    assert!(!out.contains(read(&password_file).trim()), "{out}");
+
+    let root = base.join("certs/root_ca.crt");
+    let intermediate = base.join("certs/intermediate_ca.crt");
+    openssl_verify(&openssl, &root, &intermediate, None);
+    for cert in [&root, &intermediate] {
+        let text = run_ok(
+            Command::new(&openssl)
+                .args(["x509", "-noout", "-text", "-in"])
+                .arg(cert),
+        );
+        assert!(text.contains("Public-Key: (3072 bit)"), "{text}");
+    }
+    let key = run_ok(
+        Command::new(&openssl)
+            .args(["pkey", "-noout", "-text", "-in"])
+            .arg(base.join("secrets/intermediate_ca_key"))
+            .arg("-passin")
+            .arg(format!("file:{}", password_file.display())),
+    );
+    assert!(key.contains("Private-Key: (3072 bit"), "{key}");
+}
+
+#[test]
 fn init_refuses_to_replace_a_pki_without_force() {
     let dir = temp_dir();
     let base = init_pki(dir.path(), &[]);

@@ -23,8 +23,6 @@ pub struct Authority {
     pub(crate) ca: CaMaterial,
     pub(crate) state: RwLock<Arc<AuthorityState>>,
     pub(crate) store: Store,
-    /// Identifies this process to the other instances sharing the database (CRL lock owner).
-    pub(crate) instance_id: String,
     /// Whether provisioners and admins live in the database (`authority.enableAdmin`).
     pub(crate) admin: bool,
     /// The last ca.json applied (the registry's provisioners replace its own).
@@ -102,7 +100,6 @@ impl Authority {
             ca,
             state: RwLock::new(Arc::new(state)),
             store,
-            instance_id: hex::encode(mayfly_keys::random_bytes::<8>()),
             admin: config.authority.enable_admin,
             config: RwLock::new(Arc::new(config.clone())),
             registry_revision: AtomicI64::new(-1),

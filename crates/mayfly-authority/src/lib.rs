@@ -16,6 +16,7 @@ mod ca;
 pub mod claims;
 pub mod config;
 mod error;
+mod lock;
 pub mod policy;
 mod provisioner;
 mod punycode;

@@ -17,7 +17,7 @@ use crate::AuthorityError;
 use crate::authority::Authority;
 use crate::config::{CaConfig, ProvisionerConfig};
 use crate::state::AuthorityState;
-use crate::x509;
+use crate::{lock, x509};
 
 /// How often instances poll the registry revision unless `authority.adminPollInterval` says.
 pub const DEFAULT_ADMIN_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -85,37 +85,44 @@ pub async fn put_admin(store: &mayfly_store::Store, admin: &Admin) -> Result<(),
     Ok(())
 }
 
+/// The lock under which an instance seeds an empty registry.
+const SEED_LOCK: &str = "registry-seed";
+
 /// Seeds the registry of `store` when it holds no provisioner (the admin API never removes
 /// the last one): ca.json's provisioners, and, when there is no admin yet, a SUPER_ADMIN
 /// `admin_subject` of the first JWK provisioner (step-ca seeds "step" the same way).
-/// Returns whether it seeded.
+/// Returns whether it seeded. Instances starting together on one empty database seed it
+/// once: the check and the inserts run under a lock shared through the database.
 pub async fn seed_registry(
     store: &mayfly_store::Store,
     config: &CaConfig,
     admin_subject: &str,
 ) -> Result<bool, AuthorityError> {
-    if !store.entries(RegistryKind::Provisioner).await?.is_empty() {
-        return Ok(false);
-    }
-    let provisioners = &config.authority.provisioners;
-    for provisioner in provisioners {
-        put_provisioner_entry(store, provisioner).await?;
-    }
-    let first_jwk = provisioners
-        .iter()
-        .find(|p| matches!(p, ProvisionerConfig::Jwk(_)));
-    if let Some(first_jwk) = first_jwk
-        && store.entries(RegistryKind::Admin).await?.is_empty()
-    {
-        let admin = Admin::new(admin_subject, first_jwk.name(), AdminType::SuperAdmin);
-        put_admin(store, &admin).await?;
-        tracing::info!(
-            subject = admin_subject,
-            provisioner = first_jwk.name(),
-            "created the first super admin"
-        );
-    }
-    Ok(true)
+    lock::while_locked(store, SEED_LOCK, async {
+        if !store.entries(RegistryKind::Provisioner).await?.is_empty() {
+            return Ok(false);
+        }
+        let provisioners = &config.authority.provisioners;
+        for provisioner in provisioners {
+            put_provisioner_entry(store, provisioner).await?;
+        }
+        let first_jwk = provisioners
+            .iter()
+            .find(|p| matches!(p, ProvisionerConfig::Jwk(_)));
+        if let Some(first_jwk) = first_jwk
+            && store.entries(RegistryKind::Admin).await?.is_empty()
+        {
+            let admin = Admin::new(admin_subject, first_jwk.name(), AdminType::SuperAdmin);
+            put_admin(store, &admin).await?;
+            tracing::info!(
+                subject = admin_subject,
+                provisioner = first_jwk.name(),
+                "created the first super admin"
+            );
+        }
+        Ok(true)
+    })
+    .await
 }
 
 async fn put_provisioner_entry(

@@ -1,7 +1,6 @@
 //! Revocation and its publication: `Authority::revoke`, the CRL and OCSP answers.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
 
 use mayfly_crl::{CertStatus, CrlBuilder, OcspRequest, OcspResponder, Reason, RevokedCert, Serial};
 use mayfly_jwt::Operation;
@@ -13,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::AuthorityError;
 use crate::authority::Authority;
-use crate::x509;
+use crate::{lock, x509};
 
 /// How a revocation is authorized.
 #[derive(Clone, Debug)]
@@ -40,23 +39,28 @@ pub struct RevokeRequest {
     pub auth: RevokeAuth,
 }
 
-/// How long one instance may hold the CRL lock while it builds the CRL.
-const CRL_LOCK_SECONDS: i64 = 60;
-
 impl Authority {
     /// Revokes a certificate this CA issued, durably, then publishes a new CRL (unless
     /// `crl.generateOnRevoke` is false). Revoking again is idempotent.
+    ///
+    /// A serial the store has no certificate for (one step-ca issued from its Badger/BoltDB
+    /// store, say) is revoked as step-ca does: its notAfter unknown, it stays on the CRL.
     pub async fn revoke(&self, request: RevokeRequest) -> Result<RevocationRecord, AuthorityError> {
         let result = self.revoke_checked(&request).await;
         match &result {
-            Ok(record) => {
+            Ok((record, recorded)) => {
+                let unrecorded = if *recorded {
+                    ""
+                } else {
+                    " (no certificate record: not issued through this store)"
+                };
                 self.audit(
                     "revoke",
                     None,
                     Some(&record.serial),
                     None,
                     format!(
-                        "by {}: reason {} {}",
+                        "by {}: reason {} {}{unrecorded}",
                         record.revoked_by, record.reason, record.reason_text
                     ),
                 )
@@ -67,13 +71,15 @@ impl Authority {
                     .await;
             }
         }
-        result
+        result.map(|(record, _)| record)
     }
 
+    /// Checks and stores the revocation, then publishes the CRL. The flag says whether the
+    /// store had a record of the certificate.
     async fn revoke_checked(
         &self,
         request: &RevokeRequest,
-    ) -> Result<RevocationRecord, AuthorityError> {
+    ) -> Result<(RevocationRecord, bool), AuthorityError> {
         let serial = x509::parse_serial(&request.serial)?;
         let reason = request.reason_code.unwrap_or(0);
         if reason == 7 || Reason::from_code(reason).is_none() {
@@ -118,16 +124,20 @@ impl Authority {
             }
             RevokeAuth::Verified(who) => who.clone(),
         };
-        let certificate = self.store.certificate(&serial).await?.ok_or_else(|| {
-            AuthorityError::NotFound(format!(
-                "no certificate with serial {serial} was issued by this CA"
-            ))
-        })?;
-        if certificate.issuer != self.ca.issuer_id {
-            return Err(AuthorityError::NotFound(format!(
-                "certificate {serial} was issued by another intermediate of this CA"
-            )));
-        }
+        let stored = self.store.certificate(&serial).await?;
+        let not_after = match (&stored, &request.auth) {
+            (Some(certificate), _) if certificate.issuer != self.ca.issuer_id => {
+                return Err(AuthorityError::NotFound(format!(
+                    "certificate {serial} was issued by another intermediate of this CA"
+                )));
+            }
+            (Some(certificate), _) => Some(certificate.not_after),
+            // Verified above as issued by this intermediate.
+            (None, RevokeAuth::Certificate(peer)) => Some(x509::validity_unix(peer).1),
+            // A provisioner's token (or a verified caller) vouches for a serial this store
+            // never recorded.
+            (None, RevokeAuth::Token(_) | RevokeAuth::Verified(_)) => None,
+        };
         let record = self
             .store
             .revoke(RevocationRecord {
@@ -137,68 +147,58 @@ impl Authority {
                 reason_text: request.reason.clone(),
                 revoked_by,
                 issuer: self.ca.issuer_id.clone(),
-                not_after: Some(certificate.not_after),
+                not_after,
             })
             .await?;
         if self.state()?.crl_on_revoke {
             self.publish_crl().await?;
         }
-        Ok(record)
+        Ok((record, stored.is_some()))
     }
 
-    /// The current CRL (DER), building one when none exists or the last is due for renewal.
+    /// The current CRL (DER), building one when none exists or the last is due for renewal
+    /// (`crl.renewPeriod` after its thisUpdate).
     pub async fn crl(&self) -> Result<Vec<u8>, AuthorityError> {
         match self.store.last_crl(&self.ca.issuer_id).await? {
-            Some(last) if !self.crl_due(&last)? => Ok(last.der),
+            Some(last) if !self.state()?.crl_due(last.this_update, crate::now_unix()) => {
+                Ok(last.der)
+            }
             _ => self.publish_crl().await,
         }
     }
 
-    /// Regenerates the CRL when 2/3 of its validity has passed (call it periodically).
+    /// Regenerates the CRL when it is due (call it periodically).
     pub async fn refresh_crl_if_due(&self) -> Result<(), AuthorityError> {
         self.crl().await.map(drop)
     }
 
-    fn crl_due(&self, last: &CrlRecord) -> Result<bool, AuthorityError> {
-        let validity = self.state()?.crl_validity;
-        let renew_after = i64::try_from(validity.as_secs() * 2 / 3).unwrap_or(i64::MAX);
-        Ok(crate::now_unix() >= last.this_update.saturating_add(renew_after))
-    }
-
-    /// Builds, signs and stores a new CRL of every unexpired revocation, under the store's
-    /// CRL lock so instances sharing a database number their CRLs monotonically.
+    /// Publishes a CRL of every unexpired revocation, under the store's CRL lock so instances
+    /// sharing a database (and concurrent calls in one) number their CRLs monotonically. When the last CRL (typically one
+    /// another instance published while this one waited for the lock) is not due and already
+    /// lists every revocation, it is returned instead of a redundant new one.
     pub async fn publish_crl(&self) -> Result<Vec<u8>, AuthorityError> {
-        let issuer = self.ca.issuer_id.clone();
-        let owner = self.instance_id.clone();
-        let mut waited = Duration::ZERO;
-        loop {
+        let issuer = &self.ca.issuer_id;
+        lock::while_locked(&self.store, issuer, async {
             let now = crate::now_unix();
-            if self
-                .store
-                .lock_crl(issuer.clone(), owner.clone(), now, now + CRL_LOCK_SECONDS)
-                .await?
+            let revoked = self.store.list_revoked(issuer, now).await?;
+            if let Some(last) = self.store.last_crl(issuer).await?
+                && !self.state()?.crl_due(last.this_update, now)
+                && lists_all(&last.der, &revoked)?
             {
-                break;
+                return Ok(last.der);
             }
-            if waited > Duration::from_secs(CRL_LOCK_SECONDS as u64) {
-                return Err(AuthorityError::Unavailable(
-                    "another instance holds the CRL lock".into(),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            waited += Duration::from_millis(50);
-        }
-        let result = self.build_crl().await;
-        if let Err(e) = self.store.unlock_crl(issuer, owner).await {
-            tracing::warn!("releasing the CRL lock: {e}");
-        }
-        result
+            self.build_crl(now, &revoked).await
+        })
+        .await
     }
 
-    async fn build_crl(&self) -> Result<Vec<u8>, AuthorityError> {
+    /// Builds, signs and stores a new CRL listing `revoked`, with thisUpdate `now`.
+    async fn build_crl(
+        &self,
+        now: i64,
+        revoked: &[RevocationRecord],
+    ) -> Result<Vec<u8>, AuthorityError> {
         let internal = |e: mayfly_crl::CrlError| AuthorityError::Internal(format!("CRL: {e}"));
-        let now = crate::now_unix();
-        let revoked = self.store.list_revoked(&self.ca.issuer_id, now).await?;
         let number = self
             .store
             .next_crl_number(self.ca.issuer_id.clone())
@@ -276,6 +276,21 @@ impl Authority {
             })
             .map_err(|e| AuthorityError::Internal(format!("OCSP: {e}")))
     }
+}
+
+/// Whether the CRL `der` lists every serial of `revoked`.
+fn lists_all(der: &[u8], revoked: &[RevocationRecord]) -> Result<bool, AuthorityError> {
+    use der::Decode as _;
+    let crl = x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der)
+        .map_err(|e| AuthorityError::Internal(format!("the stored CRL does not parse: {e}")))?;
+    let listed: HashSet<String> = crl
+        .tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|entry| x509::normalize_serial_bytes(entry.serial_number.as_bytes()))
+        .collect();
+    Ok(revoked.iter().all(|r| listed.contains(&r.serial)))
 }
 
 fn serial_of(hex_serial: &str) -> Result<Serial, AuthorityError> {

@@ -6,7 +6,7 @@ use mayfly_jwt::CaAddresses;
 
 use crate::AuthorityError;
 use crate::claims::{Claims, DEFAULT_CLAIMS};
-use crate::config::{CaConfig, SubjectTemplate};
+use crate::config::{CaConfig, GoDuration, SubjectTemplate};
 use crate::policy::NamePolicy;
 use crate::provisioner::ProvisionerSet;
 
@@ -28,6 +28,8 @@ pub struct AuthorityState {
     pub addresses: CaAddresses,
     /// CRL validity (nextUpdate - thisUpdate).
     pub crl_validity: Duration,
+    /// How long after its thisUpdate a CRL is regenerated (`crl.renewPeriod`).
+    pub crl_renew_period: Duration,
     /// Whether revocations regenerate the CRL at once.
     pub crl_on_revoke: bool,
     /// Subject attributes issued certificates get where their template leaves them empty
@@ -53,19 +55,46 @@ impl AuthorityState {
             hosts.push(host);
         }
         let crl = config.crl.as_ref();
+        let crl_validity = crl
+            .and_then(|c| c.cache_duration)
+            .map_or(DEFAULT_CRL_VALIDITY, Into::into);
+        let crl_renew_period = crl_renew_period(crl.and_then(|c| c.renew_period), crl_validity)?;
         Ok(Self {
             provisioners,
             policy,
             claims,
             backdate: authority.backdate.map_or(DEFAULT_BACKDATE, Into::into),
             addresses: CaAddresses::new(hosts),
-            crl_validity: crl
-                .and_then(|c| c.cache_duration)
-                .map_or(DEFAULT_CRL_VALIDITY, Into::into),
+            crl_validity,
+            crl_renew_period,
             crl_on_revoke: crl.is_none_or(|c| c.enabled && c.generate_on_revoke),
             subject_defaults: authority.template.clone().unwrap_or_default(),
         })
     }
+
+    /// Whether a CRL whose thisUpdate is `this_update` is due for regeneration at `now`
+    /// (unix seconds): once `crl.renewPeriod` has passed.
+    pub fn crl_due(&self, this_update: i64, now: i64) -> bool {
+        let period = i64::try_from(self.crl_renew_period.as_secs()).unwrap_or(i64::MAX);
+        now >= this_update.saturating_add(period)
+    }
+}
+
+/// `crl.renewPeriod`, checked against the CRL validity; 2/3 of it when unset.
+fn crl_renew_period(
+    configured: Option<GoDuration>,
+    validity: Duration,
+) -> Result<Duration, AuthorityError> {
+    let Some(period) = configured else {
+        return Ok(validity * 2 / 3);
+    };
+    if period.0.as_secs() == 0 || period.0 >= validity {
+        return Err(AuthorityError::Config(format!(
+            "crl.renewPeriod {period} must be at least 1s and shorter than crl.cacheDuration {}",
+            GoDuration(validity)
+        )));
+    }
+    Ok(period.0)
 }
 
 /// The host of a listen address (`127.0.0.1:9000` -> `127.0.0.1`); none for `:9000`.

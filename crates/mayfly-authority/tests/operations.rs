@@ -1,5 +1,6 @@
 //! The authority end to end in-process: issuance, every refusal the issue names, renewal,
 //! rekey, revocation, CRL and OCSP, checked with openssl where a second opinion matters.
+#![allow(clippy::unwrap_used, reason = "a test panics on failure by design")]
 
 mod common;
 
@@ -365,53 +366,141 @@ async fn renew_rekey_revoke_then_renewal_is_refused_and_the_crl_lists_it() {
     // OCSP: revoked for the revoked one, good for the rekeyed one.
     let rekeyed_path = write_pem(dir.path(), "rekeyed.crt", &rekeyed.certificate);
     for (cert, expected) in [(&leaf, "revoked"), (&rekeyed_path, "good")] {
-        let req = dir.path().join("req.der");
-        mayfly_testkit::run_ok(
-            Command::new(&openssl)
-                .args(["ocsp", "-no_nonce", "-issuer"])
-                .arg(&int)
-                .arg("-cert")
-                .arg(cert)
-                .arg("-reqout")
-                .arg(&req),
-        );
-        let response = ca
-            .authority
-            .ocsp(&std::fs::read(&req).unwrap())
-            .await
-            .unwrap();
-        let resp = mayfly_testkit::write_file(dir.path(), "resp.der", response);
-        let out = mayfly_testkit::run_ok(
-            Command::new(&openssl)
-                .args(["ocsp", "-no_nonce", "-respin"])
-                .arg(&resp)
-                .arg("-issuer")
-                .arg(&int)
-                .arg("-cert")
-                .arg(cert)
-                .arg("-CAfile")
-                .arg(&chain),
-        );
+        let out = ocsp_status(
+            &ca,
+            &openssl,
+            dir.path(),
+            &["-cert".as_ref(), cert.as_ref()],
+        )
+        .await;
         assert!(out.contains(&format!(": {expected}")), "{out}");
-        assert!(out.contains("Response verify OK"), "{out}");
     }
 }
 
+/// Asks the authority, through an openssl-built OCSP request, for the status of the
+/// certificate `target` names (`-cert FILE` or `-serial 0xHEX`); returns openssl's reading of
+/// the answer, checked to verify against the CA chain.
+async fn ocsp_status(
+    ca: &common::TestCa,
+    openssl: &std::path::Path,
+    dir: &std::path::Path,
+    target: &[&std::ffi::OsStr],
+) -> String {
+    let int = write_pem(dir, "ocsp-int.crt", &ca.intermediate);
+    let root = write_pem(dir, "ocsp-root.crt", &ca.root);
+    let mut chain_pem = std::fs::read_to_string(&root).unwrap();
+    chain_pem.push_str(&std::fs::read_to_string(&int).unwrap());
+    let chain = mayfly_testkit::write_file(dir, "ocsp-chain.pem", chain_pem);
+    let req = dir.join("ocsp-req.der");
+    mayfly_testkit::run_ok(
+        Command::new(openssl)
+            .args(["ocsp", "-no_nonce", "-issuer"])
+            .arg(&int)
+            .args(target)
+            .arg("-reqout")
+            .arg(&req),
+    );
+    let response = ca
+        .authority
+        .ocsp(&std::fs::read(&req).unwrap())
+        .await
+        .unwrap();
+    let resp = mayfly_testkit::write_file(dir, "ocsp-resp.der", response);
+    let out = mayfly_testkit::run_ok(
+        Command::new(openssl)
+            .args(["ocsp", "-no_nonce", "-respin"])
+            .arg(&resp)
+            .arg("-issuer")
+            .arg(&int)
+            .args(target)
+            .arg("-CAfile")
+            .arg(&chain),
+    );
+    assert!(out.contains("Response verify OK"), "{out}");
+    out
+}
+
+/// The serials the CRL `der` lists, in the store's lowercase hex.
+fn crl_serials(der: &[u8]) -> Vec<String> {
+    use der::Decode as _;
+    let crl =
+        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).unwrap();
+    crl.tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|entry| mayfly_authority::parse_serial(&hex::encode(entry.serial_number.as_bytes())))
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[tokio::test]
-async fn revoking_an_unknown_serial_is_not_found() {
+async fn a_token_revokes_a_serial_the_store_never_recorded_and_the_crl_lists_it() {
+    use mayfly_store::AuditLog;
+    // Issued by step-ca from its Badger store, say: this store has no record of it.
+    const SERIAL: &str = "7d1e0a2b3c4d5e6f";
     let ca = test_ca(PLAIN).await;
-    let token = ca.token(Operation::Revoke, "abcdef", &["abcdef"]);
+    let revoke = |reason_code| {
+        let token = ca.token(Operation::Revoke, SERIAL, &[SERIAL]);
+        ca.authority.revoke(RevokeRequest {
+            serial: format!("0x{SERIAL}"),
+            reason_code: Some(reason_code),
+            reason: "revoked under step-ca".into(),
+            auth: RevokeAuth::Token(token),
+        })
+    };
+    let record = revoke(1).await.unwrap();
+    assert_eq!(record.serial, SERIAL);
+    assert_eq!(record.not_after, None);
+    assert_eq!(record.issuer, ca.issuer_id());
+    assert!(record.revoked_by.starts_with("provisioner "), "{record:?}");
+    // Idempotent, as for a recorded certificate: the first record stands.
+    assert_eq!(revoke(4).await.unwrap(), record);
+
+    let listed = crl_serials(&ca.authority.crl().await.unwrap());
+    assert_eq!(listed, [SERIAL]);
+    let events = ca.authority.store().audit_since(0, 100).await.unwrap();
+    let audited: Vec<&str> = events
+        .iter()
+        .filter(|(_, e)| e.event == "revoke" && e.serial.as_deref() == Some(SERIAL))
+        .map(|(_, e)| e.detail.as_str())
+        .collect();
+    assert_eq!(audited.len(), 2, "{events:?}");
+    assert!(
+        audited
+            .iter()
+            .all(|d| d.contains("not issued through this store")),
+        "{audited:?}"
+    );
+
+    // A malformed serial is still refused as such.
+    let token = ca.token(Operation::Revoke, "0xnothex", &["0xnothex"]);
     let err = ca
         .authority
         .revoke(RevokeRequest {
-            serial: "abcdef".into(),
+            serial: "0xnothex".into(),
             reason_code: None,
             reason: String::new(),
             auth: RevokeAuth::Token(token),
         })
         .await
         .unwrap_err();
-    assert_eq!(err.status(), 404, "{err}");
+    assert_eq!(err.status(), 400, "{err}");
+
+    let Some(openssl) = mayfly_testkit::tool("openssl") else {
+        return;
+    };
+    let dir = mayfly_testkit::temp_dir();
+    let serial_arg = format!("0x{SERIAL}");
+    let out = ocsp_status(
+        &ca,
+        &openssl,
+        dir.path(),
+        &["-serial".as_ref(), serial_arg.as_ref()],
+    )
+    .await;
+    assert!(out.contains(": revoked"), "{out}");
+    assert!(out.contains("keyCompromise"), "{out}");
 }
 
 #[tokio::test]
@@ -454,4 +543,305 @@ async fn audit_records_name_the_client_an_operation_runs_for() {
         !last.contains("client="),
         "outside on_behalf_of: {details:?}"
     );
+}
+
+#[tokio::test]
+async fn renewal_is_refused_when_the_provisioner_disables_it() {
+    let fields = serde_json::json!({"claims": {"disableRenewal": true}});
+    let ca = common::test_ca_with_provisioner(PLAIN, &fields).await;
+    let issued = sign_for(&ca, "pinned.example.com").await.unwrap();
+    let err = ca.authority.renew(&issued.certificate).await.unwrap_err();
+    assert!(matches!(err, AuthorityError::Forbidden(_)), "{err:?}");
+    assert_eq!((err.status(), err.kind()), (403, "forbidden"));
+    assert_eq!(
+        err.to_string(),
+        "provisioner \"ops\" disables renewal",
+        "{err}"
+    );
+    let (new_csr, _) = csr("pinned.example.com", &["pinned.example.com"]);
+    let err = ca
+        .authority
+        .rekey(&issued.certificate, &new_csr)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 403, "{err}");
+}
+
+#[tokio::test]
+async fn a_provisioner_policy_narrows_the_authority_policy() {
+    const ALLOW_EXAMPLE: &str = r#"{"provisioners": [PROVISIONER],
+        "policy": {"x509": {"allow": {"dns": ["*.example.com"]}}}}"#;
+
+    // A provisioner deny refuses a name the authority allows.
+    let deny = serde_json::json!({"policy": {"x509": {"deny": {"dns": ["secret.example.com"]}}}});
+    let ca = common::test_ca_with_provisioner(ALLOW_EXAMPLE, &deny).await;
+    let err = sign_for(&ca, "secret.example.com").await.unwrap_err();
+    assert_eq!(err.status(), 403, "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"secret.example.com\" is denied by policy rule"),
+        "{err}"
+    );
+    sign_for(&ca, "public.example.com").await.unwrap();
+
+    // A provisioner allow admits only part of what the authority allows.
+    let allow =
+        serde_json::json!({"policy": {"x509": {"allow": {"dns": ["*.internal.example.com"]}}}});
+    let ca = common::test_ca_with_provisioner(ALLOW_EXAMPLE, &allow).await;
+    let err = sign_for(&ca, "public.example.com").await.unwrap_err();
+    assert_eq!(err.status(), 403, "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"public.example.com\" is not allowed by policy"),
+        "{err}"
+    );
+    sign_for(&ca, "db.internal.example.com").await.unwrap();
+    // And the authority's policy still applies on top of the provisioner's.
+    let allow_other =
+        serde_json::json!({"policy": {"x509": {"allow": {"dns": ["*.example.org"]}}}});
+    let ca = common::test_ca_with_provisioner(ALLOW_EXAMPLE, &allow_other).await;
+    let err = sign_for(&ca, "www.example.org").await.unwrap_err();
+    assert_eq!(err.status(), 403, "{err}");
+}
+
+/// ca.json before the reload: 24 h at most, 1 h by default, no policy, default template.
+const BEFORE_RELOAD: &str = r#"{"provisioners": [PROVISIONER],
+    "claims": {"maxTLSCertDuration": "24h", "defaultTLSCertDuration": "1h"}}"#;
+/// ... and after: 48 h at most, 2 h by default, a deny rule, and a template naming an O.
+const AFTER_RELOAD: &str = r#"{"provisioners": [PROVISIONER],
+    "claims": {"maxTLSCertDuration": "48h", "defaultTLSCertDuration": "2h"},
+    "policy": {"x509": {"deny": {"dns": ["blocked.example.com"]}}}}"#;
+const ORG_TEMPLATE: &str = r#"{"subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": "Reloaded"}, "sans": {{ toJson .SANs }}}"#;
+
+/// The two configurations of the reload tests.
+fn reload_configs(ca: &common::TestCa) -> [mayfly_authority::config::CaConfig; 2] {
+    let none = serde_json::json!({});
+    let template = serde_json::json!({"options": {"x509": {"template": ORG_TEMPLATE}}});
+    [
+        ca.config_with(BEFORE_RELOAD, &none, &none),
+        ca.config_with(AFTER_RELOAD, &template, &none),
+    ]
+}
+
+/// The organization of an issued certificate's subject, if any.
+fn organization(issued: &mayfly_authority::IssuedCertificate) -> Option<String> {
+    let subject = issued.certificate.tbs_certificate().subject().to_string();
+    subject
+        .split(',')
+        .find_map(|rdn| rdn.strip_prefix("O=").map(str::to_owned))
+}
+
+/// Signs for `name` asking for `hours` of validity.
+async fn sign_for_hours(
+    ca: &common::TestCa,
+    name: &str,
+    hours: u64,
+) -> Result<mayfly_authority::IssuedCertificate, AuthorityError> {
+    let (csr_der, _) = csr(name, &[name]);
+    let token = ca.token(Operation::Sign, name, &[name]);
+    let request = SignRequest {
+        not_after: Some(SystemTime::now() + Duration::from_secs(hours * 3600)),
+        ..sign_request(csr_der, token)
+    };
+    ca.authority.sign(request).await
+}
+
+#[tokio::test]
+async fn reload_swaps_claims_policy_and_templates() {
+    let ca = test_ca(BEFORE_RELOAD).await;
+    let [before, after] = reload_configs(&ca);
+
+    let err = sign_for_hours(&ca, "long.example.com", 30)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("maximum 24h"), "{err}");
+    let issued = sign_for(&ca, "blocked.example.com").await.unwrap();
+    assert_eq!(
+        lifetime(&issued.certificate),
+        Duration::from_secs(3600 + 60)
+    );
+    assert_eq!(organization(&issued), None);
+
+    ca.authority.reload(&after).unwrap();
+    let long = sign_for_hours(&ca, "long.example.com", 30).await.unwrap();
+    assert_eq!(
+        lifetime(&long.certificate),
+        Duration::from_secs(30 * 3600 + 60)
+    );
+    let err = sign_for(&ca, "blocked.example.com").await.unwrap_err();
+    assert_eq!(err.status(), 403, "{err}");
+    assert!(err.to_string().contains("denied by policy"), "{err}");
+    let issued = sign_for(&ca, "app.example.com").await.unwrap();
+    assert_eq!(
+        lifetime(&issued.certificate),
+        Duration::from_secs(2 * 3600 + 60)
+    );
+    assert_eq!(organization(&issued).as_deref(), Some("Reloaded"));
+
+    ca.authority.reload(&before).unwrap();
+    let err = sign_for_hours(&ca, "long.example.com", 30)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("maximum 24h"), "{err}");
+    assert_eq!(
+        organization(&sign_for(&ca, "app.example.com").await.unwrap()),
+        None
+    );
+
+    // A configuration that does not compile leaves the current one serving.
+    let broken =
+        ca.config(r#"{"provisioners": [PROVISIONER], "claims": {"minTLSCertDuration": "48h"}}"#);
+    let err = ca.authority.reload(&broken).unwrap_err();
+    assert_eq!(err.kind(), "config", "{err}");
+    assert_eq!(
+        lifetime(&sign_for(&ca, "app.example.com").await.unwrap().certificate),
+        Duration::from_secs(3600 + 60)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signs_during_reloads_get_the_old_or_the_new_configuration_whole() {
+    let ca = std::sync::Arc::new(test_ca(BEFORE_RELOAD).await);
+    let configs = reload_configs(&ca);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reloader = {
+        let (ca, stop) = (std::sync::Arc::clone(&ca), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut reloads = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ca.authority.reload(&configs[reloads % 2]).unwrap();
+                reloads += 1;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            reloads
+        })
+    };
+    let mut signs = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let ca = std::sync::Arc::clone(&ca);
+        signs.spawn(async move { sign_for(&ca, &format!("c{i}.example.com")).await });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(result) = signs.join_next().await {
+        let issued = result
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a sign failed: {e:?}"));
+        let shape = (
+            lifetime(&issued.certificate).as_secs(),
+            organization(&issued),
+        );
+        assert!(
+            shape == (3600 + 60, None) || shape == (2 * 3600 + 60, Some("Reloaded".into())),
+            "a certificate mixes the two configurations: {shape:?}"
+        );
+        seen.insert(shape);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reloads = reloader.join().unwrap();
+    assert!(reloads > 1, "{reloads} reloads");
+    eprintln!("{reloads} reloads; configurations seen: {seen:?}");
+}
+
+/// The last CRL the store holds for this CA.
+async fn last_crl(ca: &common::TestCa) -> mayfly_store::CrlRecord {
+    use mayfly_store::CrlStateStore as _;
+    ca.authority
+        .store()
+        .last_crl(&ca.issuer_id())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Moves the last CRL's thisUpdate `seconds` into the past, as if it had been published then.
+async fn age_last_crl(ca: &common::TestCa, seconds: i64) {
+    use mayfly_store::CrlStateStore as _;
+    let mut last = last_crl(ca).await;
+    last.this_update -= seconds;
+    ca.authority
+        .store()
+        .store_crl(ca.issuer_id(), last)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_crl_is_regenerated_once_its_renew_period_has_passed() {
+    let ca = test_ca(PLAIN).await;
+    let first = ca.authority.crl().await.unwrap();
+    let number = last_crl(&ca).await.number;
+    assert!(ca.authority.crl().await.unwrap() == first, "not due yet");
+
+    // Two hours old: not due under the default period (2/3 of 24 h = 16 h).
+    age_last_crl(&ca, 2 * 3600).await;
+    ca.authority.refresh_crl_if_due().await.unwrap();
+    assert_eq!(last_crl(&ca).await.number, number);
+
+    // A renewPeriod of 1 h, applied by reload, makes the same CRL due.
+    let hourly = ca.config_with(
+        PLAIN,
+        &serde_json::json!({}),
+        &serde_json::json!({"crl": {"renewPeriod": "1h"}}),
+    );
+    ca.authority.reload(&hourly).unwrap();
+    let renewed = ca.authority.crl().await.unwrap();
+    let record = last_crl(&ca).await;
+    assert_eq!(record.number, number + 1, "the 2 h old CRL was not renewed");
+    assert!(renewed == record.der);
+    assert!(unix_now() - record.this_update < 60);
+
+    // 59 minutes old: not due; 61: due.
+    age_last_crl(&ca, 59 * 60).await;
+    ca.authority.refresh_crl_if_due().await.unwrap();
+    assert_eq!(last_crl(&ca).await.number, number + 1);
+    age_last_crl(&ca, 2 * 60).await;
+    ca.authority.refresh_crl_if_due().await.unwrap();
+    assert_eq!(last_crl(&ca).await.number, number + 2);
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn crl_renew_period_must_be_positive_and_shorter_than_the_cache_duration() {
+    let ca = test_ca(PLAIN).await;
+    let state = |crl: serde_json::Value| {
+        let config = ca.config_with(
+            PLAIN,
+            &serde_json::json!({}),
+            &serde_json::json!({"crl": crl}),
+        );
+        mayfly_authority::AuthorityState::from_config(&config)
+    };
+    for crl in [
+        serde_json::json!({"renewPeriod": "0s"}),
+        serde_json::json!({"renewPeriod": "24h"}),
+        serde_json::json!({"renewPeriod": "2h", "cacheDuration": "1h"}),
+    ] {
+        let err = state(crl.clone()).unwrap_err();
+        assert_eq!(err.kind(), "config", "{crl}: {err}");
+        assert!(err.to_string().contains("crl.renewPeriod"), "{crl}: {err}");
+        // A reload with it is refused and the running configuration stays.
+        let config = ca.config_with(
+            PLAIN,
+            &serde_json::json!({}),
+            &serde_json::json!({"crl": crl}),
+        );
+        assert!(ca.authority.reload(&config).is_err());
+    }
+
+    let t = 1_700_000_000;
+    let hourly = state(serde_json::json!({"renewPeriod": "1h"})).unwrap();
+    assert!(!hourly.crl_due(t, t + 3599));
+    assert!(hourly.crl_due(t, t + 3600));
+    let default = state(serde_json::json!({"cacheDuration": "6h"})).unwrap();
+    assert!(!default.crl_due(t, t + 4 * 3600 - 1));
+    assert!(default.crl_due(t, t + 4 * 3600));
 }

@@ -8,6 +8,8 @@
 //! - A real nginx in stream mode with `proxy_protocol on` in front of both: the client's own
 //!   address reaches the request logs and the audit records; a connection without a PROXY
 //!   header is refused; v2 headers (HAProxy `send-proxy-v2`) work too.
+//! - Both instances revoke concurrently, each regenerating the CRL: the CRL numbers either
+//!   serves never go down, no number names two different CRLs, and the last CRL is complete.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -557,6 +559,192 @@ fn nginx_proxy_protocol_keeps_client_addresses(backend: Backend) {
     drop(nginx);
 }
 
+/// What one `GET /crl` served: its CRL number, a SHA-256 of its revoked entries (DER) and
+/// the revoked serials (decimal).
+#[derive(Debug, Clone)]
+struct Served {
+    number: u64,
+    entries: [u8; 32],
+    serials: BTreeSet<String>,
+}
+
+/// Fetches `/crl` (DER) from `ca` and reads its number and entries.
+fn served_crl(ca: &Ca) -> Served {
+    use der::Encode;
+    use der::oid::AssociatedOid;
+    use sha2::Digest;
+    use x509_cert::ext::pkix::CrlNumber;
+
+    let reply = ca.https().call("GET", "/crl", b"").expect("GET /crl");
+    assert_eq!(reply.status, 200, "GET /crl: {}", reply.text());
+    let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&reply.body)
+        .expect("/crl serves a DER CRL");
+    let tbs = crl.tbs_cert_list;
+    let number = tbs
+        .crl_extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == CrlNumber::OID)
+        .map(|e| {
+            let number =
+                <CrlNumber as der::Decode>::from_der(e.extn_value.as_bytes()).expect("a CRLNumber");
+            let bytes = number.0.as_bytes();
+            assert!(bytes.len() <= 8, "CRL number {bytes:02x?} is over 64 bits");
+            bytes.iter().fold(0u64, |n, &b| n << 8 | u64::from(b))
+        })
+        .expect("the CRL has a CRL number");
+    let mut entries = sha2::Sha256::new();
+    let mut serials = BTreeSet::new();
+    for entry in tbs.revoked_certificates.iter().flatten() {
+        entries.update(entry.to_der().expect("re-encode an entry"));
+        serials.insert(mayfly_reliability::decimal(entry.serial_number.as_bytes()));
+    }
+    Served {
+        number,
+        entries: entries.finalize().into(),
+        serials,
+    }
+}
+
+/// Revokes `serials` (decimal) on `ca` one after the other; after each acknowledgement the
+/// CRL `other` serves must already list it (`generateOnRevoke` publishes before answering).
+/// Those CRLs go to `fetched`.
+fn revoke_all(
+    [ca, other]: [&Ca; 2],
+    key: &(mayfly_keys::PrivateKey, String),
+    serials: &[String],
+    fetched: &Mutex<Vec<Served>>,
+) {
+    for serial in serials {
+        let token = ca.revoke_token(key, serial);
+        let body = json!({"serial": serial, "ott": token, "reasonCode": 1}).to_string();
+        let reply = ca
+            .https()
+            .call("POST", "/1.0/revoke", body.as_bytes())
+            .expect("revoke");
+        assert_eq!(reply.status, 200, "revoke {serial}: {}", reply.text());
+        let crl = served_crl(other);
+        assert!(
+            crl.serials.contains(serial),
+            "revocation of {serial} was acknowledged but CRL {} of the other instance does \
+             not list it",
+            crl.number
+        );
+        fetched.lock().expect("lock").push(crl);
+    }
+}
+
+/// Both instances regenerate the CRL on revocation, concurrently: the numbers each serves
+/// never go down, one number never names two different CRLs, a higher number never drops a
+/// serial a lower one listed, and the last CRL lists every revocation.
+fn crl_numbers_grow_across_instances(backend: Backend) {
+    let Some(p) = pair(backend, |json| {
+        json["crl"] = json!({"enabled": true, "generateOnRevoke": true});
+    }) else {
+        return;
+    };
+    let key = p.a.provisioner();
+    let (threads, per_thread) = (4, 3);
+    let serials: Vec<String> = (0..2 * threads * per_thread)
+        .map(|i| {
+            let ca = if i % 2 == 0 { &p.a } else { &p.b };
+            ca.issue(&key, "crl.ha.test", None).serial
+        })
+        .collect();
+    let first = served_crl(&p.a);
+    assert!(first.serials.is_empty(), "{first:?}");
+
+    let stop = AtomicBool::new(false);
+    // In the order each instance's observer fetched them, then those the revokers fetched.
+    let seen: [Mutex<Vec<Served>>; 2] = Default::default();
+    let fetched = Mutex::new(vec![first]);
+    thread::scope(|s| {
+        let _stop = mayfly_reliability::StopOnDrop(&stop);
+        for (ca, seen) in [(&p.a, &seen[0]), (&p.b, &seen[1])] {
+            let stop = &stop;
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let crl = served_crl(ca);
+                    seen.lock().expect("lock").push(crl);
+                    thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+        let revokers: Vec<_> = serials
+            .chunks(per_thread)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let cas = if i % 2 == 0 {
+                    [&p.a, &p.b]
+                } else {
+                    [&p.b, &p.a]
+                };
+                let (key, fetched) = (&key, &fetched);
+                s.spawn(move || revoke_all(cas, key, chunk, fetched))
+            })
+            .collect();
+        for revoker in revokers {
+            if let Err(panic) = revoker.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+
+    let mut seen = seen.map(|m| m.into_inner().expect("lock"));
+    let fetched = fetched.into_inner().expect("lock");
+    let first = &fetched[0];
+    for ((name, ca), seen) in [("A", &p.a), ("B", &p.b)].into_iter().zip(&mut seen) {
+        seen.push(served_crl(ca));
+        let last = seen.last().expect("a CRL");
+        let missing: Vec<_> = serials
+            .iter()
+            .filter(|s| !last.serials.contains(*s))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the last CRL of {name} (number {}) misses revoked serials {missing:?}",
+            last.number
+        );
+        for pair in seen.windows(2) {
+            assert!(
+                pair[0].number <= pair[1].number,
+                "instance {name} served CRL {} after CRL {}",
+                pair[1].number,
+                pair[0].number
+            );
+        }
+        assert!(last.number > first.number, "{name}: no CRL was published");
+    }
+    let mut by_number: std::collections::BTreeMap<u64, &Served> = Default::default();
+    for crl in seen.iter().flatten().chain(&fetched) {
+        let known = by_number.entry(crl.number).or_insert(crl);
+        assert_eq!(
+            known.entries, crl.entries,
+            "CRL number {} names two different CRLs: {:?} and {:?}",
+            crl.number, known.serials, crl.serials
+        );
+    }
+    for pair in by_number.values().collect::<Vec<_>>().windows(2) {
+        let dropped: Vec<_> = pair[0].serials.difference(&pair[1].serials).collect();
+        assert!(
+            dropped.is_empty(),
+            "CRL {} dropped {dropped:?} that CRL {} listed",
+            pair[1].number,
+            pair[0].number
+        );
+    }
+    println!(
+        "ha crl ({backend:?}): {} revocations over {} threads; {} CRLs fetched, {} distinct \
+         numbers {}..={}",
+        serials.len(),
+        2 * threads,
+        seen[0].len() + seen[1].len() + fetched.len(),
+        by_number.len(),
+        first.number,
+        by_number.keys().last().copied().unwrap_or_default()
+    );
+}
+
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
         mod mariadb {
@@ -573,4 +761,5 @@ per_backend!(
     acme_order_moves_between_instances,
     sigkill_one_instance_under_load,
     nginx_proxy_protocol_keeps_client_addresses,
+    crl_numbers_grow_across_instances,
 );

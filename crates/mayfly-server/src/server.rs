@@ -688,7 +688,6 @@ async fn renew_server_certificate(shared: Arc<Shared>) {
     }
 }
 
-/// Regenerates the CRL when it is due, checking every minute.
 /// With remote management, follows the database's provisioners: another instance's change
 /// applies here within one poll interval, without restart or SIGHUP.
 async fn poll_registry(shared: Arc<Shared>) {
@@ -709,6 +708,7 @@ async fn poll_registry(shared: Arc<Shared>) {
     }
 }
 
+/// Regenerates the CRL when it is due, checking every minute.
 async fn refresh_crl(shared: Arc<Shared>) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
