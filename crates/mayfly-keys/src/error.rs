@@ -32,6 +32,9 @@ pub enum KeyError {
     /// Decryption failed: the password is wrong (or the ciphertext was tampered with).
     #[error("wrong password: the private key could not be decrypted")]
     WrongPassword,
+    /// The PKCS#11 token (named by its label) refused the login: the PIN is wrong.
+    #[error("wrong PIN: the PKCS#11 token {0:?} refused the login")]
+    WrongPin(String),
     /// The key file is encrypted with DES or 3DES, which Mayfly refuses to read.
     #[error(
         "unsupported legacy cipher {0}: re-encrypt the key with AES \

@@ -103,7 +103,7 @@ impl Pkcs11Signer {
     /// Logs in to the token and finds the private key `location.object` and its public key.
     ///
     /// The PIN comes from the URI's `pin-source`, or else from `password`. A wrong PIN is
-    /// [`KeyError::WrongPassword`].
+    /// [`KeyError::WrongPin`].
     pub fn open(location: &Pkcs11Location, password: Option<&Password>) -> Result<Self, KeyError> {
         let session = login(location, password)?;
         let key = find_one(&session, ObjectClass::PRIVATE_KEY, &location.object)?;
@@ -297,7 +297,9 @@ fn login(location: &Pkcs11Location, password: Option<&Password>) -> Result<Sessi
     );
     match session.login(UserType::User, Some(&pin)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
-        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(KeyError::WrongPassword),
+        Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+            Err(KeyError::WrongPin(location.token.clone()))
+        }
         Err(e) => Err(ck(e)),
     }
 }

@@ -141,7 +141,15 @@ fn in_child(dir: &Path) {
     // for all of them (PKCS#11 login state is per application).
     let wrong = Password::from_bytes(b"9999".to_vec());
     let result = Pkcs11Signer::open(&with_pin("ca-key"), Some(&wrong));
-    assert!(matches!(result, Err(KeyError::WrongPassword)), "{result:?}");
+    assert!(
+        matches!(&result, Err(KeyError::WrongPin(token)) if token == TOKEN),
+        "{result:?}"
+    );
+    let message = result.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("wrong PIN") && message.contains(TOKEN),
+        "{message}"
+    );
 
     // The key pkcs11-tool made, through load_signer and a pkcs11: URI.
     let ca = load_signer(&uri(dir, "ca-key"), None).unwrap();
