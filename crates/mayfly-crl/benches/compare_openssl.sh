@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Times `mayfly-root crl` against `openssl ca -gencrl` on the same 1,000,000-row index.txt
-# (every row revoked, a third with a reason), one run each, and prints the ratio.
+# Times `mayfly-root crl --pem` against `openssl ca -gencrl` (which writes PEM) on the same
+# 1,000,000-row index.txt (every row revoked, a third with a reason), RUNS runs of each,
+# alternated so that a busy machine slows both alike, and prints the medians and their ratio.
+# CPU time (user+sys) is the fair figure on a shared machine; wall time follows it when idle.
 #
-#   bash crates/mayfly-crl/benches/compare_openssl.sh [ROWS]
+#   bash crates/mayfly-crl/benches/compare_openssl.sh [ROWS] [RUNS]
 #
 # Builds mayfly-root in release mode (CARGO_TARGET_DIR is honoured).
 set -euo pipefail
 ROWS=${1:-1000000}
+RUNS=${2:-3}
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 W=$(mktemp -d)
@@ -39,14 +42,32 @@ crl_extensions = e
 [e]
 authorityKeyIdentifier = keyid:always
 CNF
+# Warm the page cache (and the binaries) so that neither side pays for the first read.
+cat index.txt > /dev/null
 
-# real / CPU (user+sys) seconds of one command.
+# "real cpu" seconds (cpu = user + sys) of one command.
 timed() { local TIMEFORMAT='%R %U %S'; { time "$@" >/dev/null 2>&1; } 2>&1 | awk '{ printf "%s %.3f", $1, $2 + $3 }'; }
-read -r m_real m_cpu <<<"$(timed "$BIN" crl --index index.txt --ca root.crt --ca-key root.key --days 7 --out mayfly.crl)"
-read -r o_real o_cpu <<<"$(timed openssl ca -config ca.cnf -gencrl -out openssl.crl)"
-n_ours=$(openssl crl -inform DER -in mayfly.crl -noout -text | grep -c 'Serial Number')
-n_theirs=$(openssl crl -in openssl.crl -noout -text | grep -c 'Serial Number')
-echo "rows=$ROWS entries: mayfly=$n_ours openssl=$n_theirs"
-echo "mayfly-root crl:    real ${m_real}s  cpu ${m_cpu}s"
-echo "openssl ca -gencrl: real ${o_real}s  cpu ${o_cpu}s"
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+: > mayfly.times
+: > openssl.times
+for run in $(seq 1 "$RUNS"); do
+    t=$(timed "$BIN" crl --index index.txt --ca root.crt --ca-key root.key --days 7 --pem --out mayfly.crl)
+    echo "$t" >> mayfly.times
+    echo "run $run mayfly-root crl --pem: real/cpu $t"
+    t=$(timed openssl ca -config ca.cnf -gencrl -out openssl.crl)
+    echo "$t" >> openssl.times
+    echo "run $run openssl ca -gencrl:     real/cpu $t"
+done
+m_real=$(cut -d' ' -f1 mayfly.times | median); m_cpu=$(cut -d' ' -f2 mayfly.times | median)
+o_real=$(cut -d' ' -f1 openssl.times | median); o_cpu=$(cut -d' ' -f2 openssl.times | median)
+
+# Both list the same entries (serial, date, reason), in the same order.
+list() { openssl crl -in "$1" -noout -text | grep -E '^ +(Serial Number|Revocation Date|[A-Z][a-z]+ Compromise)'; }
+n_ours=$(list mayfly.crl | grep -c 'Serial Number')
+n_theirs=$(list openssl.crl | grep -c 'Serial Number')
+if cmp -s <(list mayfly.crl) <(list openssl.crl); then same=yes; else same=NO; fi
+echo "rows=$ROWS runs=$RUNS entries: mayfly=$n_ours openssl=$n_theirs identical=$same"
+echo "mayfly-root crl:    real ${m_real}s  cpu ${m_cpu}s  (medians)"
+echo "openssl ca -gencrl: real ${o_real}s  cpu ${o_cpu}s  (medians)"
 echo "ratio openssl/mayfly: real $(echo "scale=1; $o_real / $m_real" | bc)x  cpu $(echo "scale=1; $o_cpu / $m_cpu" | bc)x"
+[ "$same" = yes ]

@@ -3,6 +3,8 @@
 
 use time::OffsetDateTime;
 
+use crate::asn1_time::Asn1Time;
+
 /// UNIVERSAL tags used here.
 pub(crate) mod tag {
     pub(crate) const BOOLEAN: u8 = 0x01;
@@ -99,50 +101,53 @@ pub(crate) fn extension(
     tlv_of(tag::SEQUENCE, &[&oid, critical, &value])
 }
 
-/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050.
-pub(crate) fn time_len(t: OffsetDateTime) -> usize {
-    if (1950..2050).contains(&t.year()) {
-        15
-    } else {
-        17
-    }
+/// Spare octets [`finish_signed`] needs in front of a TBS (the longest DER header).
+pub(crate) const SIGNED_ROOM: usize = 2 + size_of::<usize>();
+
+/// Turns `der[tbs_start..]`, a TBS, into `SEQUENCE { tbs, signatureAlgorithm, BIT STRING
+/// signature }` in place: appends the algorithm and signature and writes the header into the
+/// [`SIGNED_ROOM`] octets before `tbs_start`. Returns where the result starts.
+pub(crate) fn finish_signed(
+    der: &mut Vec<u8>,
+    tbs_start: usize,
+    algorithm: &[u8],
+    signature: &[u8],
+) -> usize {
+    let tbs_len = der.len() - tbs_start;
+    der.extend_from_slice(algorithm);
+    push_header(der, tag::BIT_STRING, signature.len() + 1);
+    der.push(0);
+    der.extend_from_slice(signature);
+    let mut head = Vec::with_capacity(SIGNED_ROOM);
+    push_header(
+        &mut head,
+        tag::SEQUENCE,
+        tbs_len + algorithm.len() + tlv_len(signature.len() + 1),
+    );
+    let start = tbs_start - head.len();
+    der[start..tbs_start].copy_from_slice(&head);
+    start
 }
 
-/// Writes a Time (UTCTime or GeneralizedTime as RFC 5280 requires).
+/// `SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }` as a fresh vector.
+pub(crate) fn signed(tbs: &[u8], algorithm: &[u8], signature: &[u8]) -> Vec<u8> {
+    let mut der =
+        Vec::with_capacity(SIGNED_ROOM + tbs.len() + algorithm.len() + signature.len() + 8);
+    der.resize(SIGNED_ROOM, 0);
+    der.extend_from_slice(tbs);
+    let start = finish_signed(&mut der, SIGNED_ROOM, algorithm, signature);
+    der.drain(..start);
+    der
+}
+
+/// Writes a Time (RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050).
 pub(crate) fn push_time(out: &mut Vec<u8>, t: OffsetDateTime) {
-    if (1950..2050).contains(&t.year()) {
-        push_header(out, tag::UTC_TIME, 13);
-        push_digits(out, t, false);
-    } else {
-        push_generalized_time(out, t);
-    }
+    Asn1Time::from_datetime(t).push_der(out);
 }
 
 /// Writes a GeneralizedTime (`YYYYMMDDHHMMSSZ`).
 pub(crate) fn push_generalized_time(out: &mut Vec<u8>, t: OffsetDateTime) {
-    push_header(out, tag::GENERALIZED_TIME, 15);
-    push_digits(out, t, true);
-}
-
-fn push_digits(out: &mut Vec<u8>, t: OffsetDateTime, four_digit_year: bool) {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let (year, month, day) = t.to_calendar_date();
-    let (hour, minute, second) = t.to_hms();
-    let year = year.clamp(0, 9999) as u32;
-    if four_digit_year {
-        push2(out, year / 100);
-    }
-    push2(out, year % 100);
-    push2(out, u32::from(u8::from(month)));
-    for v in [day, hour, minute, second] {
-        push2(out, u32::from(v));
-    }
-    out.push(b'Z');
-}
-
-fn push2(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
+    Asn1Time::from_datetime(t).push_generalized(out);
 }
 
 #[cfg(test)]
@@ -173,12 +178,10 @@ mod tests {
         let t = time::macros::datetime!(2026-01-02 03:04:05 UTC);
         let mut out = Vec::new();
         push_time(&mut out, t);
-        assert_eq!(&out[2..], b"260102030405Z");
-        assert_eq!(out.len(), time_len(t));
+        assert_eq!(out, b"\x17\x0d260102030405Z");
         let t = time::macros::datetime!(2050-01-02 03:04:05 UTC);
         out.clear();
         push_time(&mut out, t);
-        assert_eq!(&out[2..], b"20500102030405Z");
-        assert_eq!(out.len(), time_len(t));
+        assert_eq!(out, b"\x18\x0f20500102030405Z");
     }
 }

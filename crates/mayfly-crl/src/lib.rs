@@ -49,7 +49,7 @@ mod reason;
 mod serial;
 
 pub use cert::{CertInfo, ID_KP_OCSP_SIGNING};
-pub use crl::{Crl, CrlBuilder, IssuingDistributionPoint, RevokedCert};
+pub use crl::{Crl, CrlBuilder, CrlEntries, IssuingDistributionPoint, RevokedCert};
 pub use error::CrlError;
 pub use index::{Index, IndexEntry, Revocation, Status};
 pub use ocsp::{

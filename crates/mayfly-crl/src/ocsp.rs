@@ -40,8 +40,7 @@ use der::{Decode, Encode};
 use sha1::{Digest, Sha1};
 use time::{Duration, OffsetDateTime};
 
-use crate::crl::signed;
-use crate::encode::{extension, push_generalized_time, tag, tlv, tlv_of};
+use crate::encode::{extension, push_generalized_time, signed, tag, tlv, tlv_of};
 use crate::ocsp_asn1::OcspRequestAsn1;
 use crate::{CertInfo, CrlError, Reason, Serial};
 
@@ -388,7 +387,7 @@ impl<'a> OcspResponder<'a> {
         );
         let algorithm = self.signer.algorithm().algorithm_identifier()?.to_der()?;
         let signature = self.signer.sign(&tbs)?;
-        let mut basic = signed(tbs, &algorithm, &signature);
+        let mut basic = signed(&tbs, &algorithm, &signature);
         if let Some(responder) = self.responder {
             // certs [0] EXPLICIT SEQUENCE OF Certificate, inside the BasicOCSPResponse.
             let certs = tlv(0xA0, &tlv(tag::SEQUENCE, responder.der()));

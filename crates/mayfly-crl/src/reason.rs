@@ -75,11 +75,23 @@ impl FromStr for Reason {
 
     /// Case-insensitive, as `openssl ca` compares.
     fn from_str(s: &str) -> Result<Self, CrlError> {
+        Self::from_name(s.as_bytes()).ok_or_else(|| CrlError::Reason(s.to_owned()))
+    }
+}
+
+impl Reason {
+    /// From a name, case-insensitively (OpenSSL's own spelling, what index.txt files hold,
+    /// is tried first).
+    pub(crate) fn from_name(name: &[u8]) -> Option<Self> {
         NAMES
             .iter()
-            .find(|(_, n, _)| n.eq_ignore_ascii_case(s))
+            .find(|(_, n, _)| n.as_bytes() == name)
+            .or_else(|| {
+                NAMES
+                    .iter()
+                    .find(|(_, n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+            })
             .map(|(r, _, _)| *r)
-            .ok_or_else(|| CrlError::Reason(s.to_owned()))
     }
 }
 

@@ -50,29 +50,42 @@ impl Serial {
 
     /// From hexadecimal digits (either case, as in index.txt or on a command line).
     pub fn from_hex(hex: &str) -> Result<Self, CrlError> {
-        let not_hex = || CrlError::Serial(format!("{hex:?} is not hexadecimal"));
-        let all = hex.trim().as_bytes();
+        Self::from_hex_digits(hex.trim().as_bytes()).map_err(|e| match e {
+            HexError::NotHex => CrlError::Serial(format!("{hex:?} is not hexadecimal")),
+            HexError::TooLong(len) => {
+                CrlError::Serial(format!("{len} octets, at most {MAX_SERIAL_LEN} allowed"))
+            }
+        })
+    }
+
+    /// From hexadecimal digits, nothing else (no surrounding spaces).
+    #[inline(always)]
+    pub(crate) fn from_hex_digits(all: &[u8]) -> Result<Self, HexError> {
         if all.is_empty() {
-            return Err(not_hex());
+            return Err(HexError::NotHex);
         }
         let start = all.iter().position(|&b| b != b'0').unwrap_or(all.len());
         let digits = &all[start..];
         let len = digits.len().div_ceil(2);
         if len > MAX_SERIAL_LEN {
-            return Err(CrlError::Serial(format!(
-                "{len} octets, at most {MAX_SERIAL_LEN} allowed"
-            )));
+            return Err(HexError::TooLong(len));
         }
         let mut bytes = [0; MAX_SERIAL_LEN];
         // Right-align the digits: an odd count leaves the first octet's high nibble zero.
-        let offset = len * 2 - digits.len();
-        for (i, &digit) in digits.iter().enumerate() {
-            let value = HEX[usize::from(digit)];
-            if value > 15 {
-                return Err(not_hex());
-            }
-            let position = i + offset;
-            bytes[position / 2] |= value << if position.is_multiple_of(2) { 4 } else { 0 };
+        let (first, pairs) = digits.split_at(digits.len() % 2);
+        let mut seen = 0;
+        if let [digit] = first {
+            bytes[0] = HEX[usize::from(*digit)];
+            seen |= bytes[0];
+        }
+        let (pairs, _) = pairs.as_chunks::<2>();
+        for (octet, [high, low]) in bytes[first.len()..].iter_mut().zip(pairs) {
+            let (high, low) = (HEX[usize::from(*high)], HEX[usize::from(*low)]);
+            seen |= high | low;
+            *octet = high << 4 | low;
+        }
+        if seen > 15 {
+            return Err(HexError::NotHex);
         }
         Ok(Self {
             len: len as u8,
@@ -121,11 +134,13 @@ impl Serial {
     }
 
     /// Size of the encoded INTEGER TLV.
+    #[inline(always)]
     pub(crate) fn der_len(&self) -> usize {
         tlv_len(self.content_len())
     }
 
     /// Writes the INTEGER TLV.
+    #[inline(always)]
     pub(crate) fn push_der(&self, out: &mut Vec<u8>) {
         push_header(out, tag::INTEGER, self.content_len());
         if self.as_be_bytes().first().is_none_or(|&b| b & 0x80 != 0) {
@@ -133,6 +148,15 @@ impl Serial {
         }
         out.extend_from_slice(self.as_be_bytes());
     }
+}
+
+/// Why [`Serial::from_hex_digits`] refused its input.
+#[derive(Debug)]
+pub(crate) enum HexError {
+    /// Not only hex digits, or none.
+    NotHex,
+    /// This many octets, more than [`MAX_SERIAL_LEN`].
+    TooLong(usize),
 }
 
 /// Hex digit values; 0xFF marks a non-digit.
@@ -165,21 +189,17 @@ impl From<u64> for Serial {
     }
 }
 
-impl Serial {
-    /// Integer order as plain integer compares (no memcmp): shorter magnitudes are smaller,
-    /// and equal lengths compare by their left-aligned, zero-padded octets.
-    pub(crate) fn sort_key(&self) -> (u8, u128, u32) {
-        let mut high = [0; 16];
-        high.copy_from_slice(&self.bytes[..16]);
-        let mut low = [0; 4];
-        low.copy_from_slice(&self.bytes[16..]);
-        (self.len, u128::from_be_bytes(high), u32::from_be_bytes(low))
-    }
-}
-
+/// Integer order: a longer magnitude is larger, equal lengths compare by their left-aligned,
+/// zero-padded octets (as integers rather than with `memcmp`).
 impl Ord for Serial {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.sort_key().cmp(&other.sort_key())
+        let key = |s: &Self| {
+            let (high, low) = s.bytes.split_at(16);
+            let high: [u8; 16] = high.try_into().unwrap_or_default();
+            let low: [u8; 4] = low.try_into().unwrap_or_default();
+            (s.len, u128::from_be_bytes(high), u32::from_be_bytes(low))
+        };
+        key(self).cmp(&key(other))
     }
 }
 

@@ -260,6 +260,59 @@ fn intermediate_crl_revokes_a_leaf_with_idp() {
     }
 }
 
+/// A root's CRL scoped to CA certificates (IDP onlyContainsCACerts) still covers its
+/// intermediates for openssl.
+#[test]
+fn root_crl_with_only_ca_certs_idp() {
+    let Some(openssl) = tool("openssl") else {
+        return;
+    };
+    let tmp = mayfly_testkit::temp_dir();
+    let dir = tmp.path();
+    let ca = root(&openssl, dir, "Mayfly Test Root", KeyType::default());
+    let int = issue(&openssl, dir, &ca, "revoked int", "5EEDF00D", INT_EXT);
+    let good_int = issue(&openssl, dir, &ca, "good int", "600D", INT_EXT);
+    let index = Index::parse(&index_text(&int)).unwrap_or_else(|e| panic!("{e}"));
+    let crl = dir.join("root.crl");
+    let idp = IssuingDistributionPoint {
+        uri: None,
+        only_user_certs: false,
+        only_ca_certs: true,
+    };
+    our_crl(&ca, &index, 9, Some(idp), &crl);
+
+    let text = run_ok(
+        Command::new(&openssl)
+            .args(["crl", "-noout", "-text", "-CAfile"])
+            .arg(&ca.cert)
+            .arg("-in")
+            .arg(&crl),
+    );
+    assert!(
+        text.contains("verify OK")
+            && text.contains("Issuing Distribution Point: critical")
+            && text.contains("Only CA Certificates")
+            && !text.contains("Only User Certificates"),
+        "{text}"
+    );
+    let check = |cert: &Path| {
+        run(Command::new(&openssl)
+            .args(["verify", "-crl_check", "-CAfile"])
+            .arg(&ca.cert)
+            .arg("-CRLfile")
+            .arg(&crl)
+            .arg(cert))
+    };
+    let (ok, out) = check(&int.cert);
+    assert!(!ok && out.contains("error 23"), "{out}");
+    let (ok, out) = check(&good_int.cert);
+    assert!(ok && out.contains(": OK"), "{out}");
+    if let Some(lint) = venv_tool("lint_crl") {
+        let findings = pkilint(&lint, &["-t", "CRL", "-p", "PKIX"], &crl);
+        assert!(findings.trim().is_empty(), "pkilint: {findings}");
+    }
+}
+
 #[test]
 fn every_key_type_signs_crls_openssl_verifies() {
     let Some(openssl) = tool("openssl") else {

@@ -1,10 +1,10 @@
 //! `mayfly-root crl`: a signed CRL from index.txt.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use mayfly_crl::{CertInfo, CrlBuilder, Index, Serial};
+use mayfly_crl::{CertInfo, Crl, CrlBuilder, Index, Serial};
 use mayfly_keys::Signer;
 use time::{Duration, OffsetDateTime};
 
@@ -57,12 +57,8 @@ pub struct CrlJob<'a> {
 
 impl CrlJob<'_> {
     /// Signs the CRL, writes it to `out` (standard output when `None`), advances the
-    /// crlnumber file, and returns the CRL's bytes and number.
-    pub fn issue(
-        &self,
-        signer: &dyn Signer,
-        out: Option<&Path>,
-    ) -> anyhow::Result<(Vec<u8>, Serial)> {
+    /// crlnumber file, and returns the CRL and its number.
+    pub fn issue(&self, signer: &dyn Signer, out: Option<&Path>) -> anyhow::Result<(Crl, Serial)> {
         if self.lifetime <= Duration::ZERO {
             bail!("the CRL lifetime must be positive");
         }
@@ -78,22 +74,23 @@ impl CrlJob<'_> {
         };
         let builder = CrlBuilder::new(&ca, now, now + self.lifetime, number).with_entries(revoked);
         let crl = builder.sign(signer)?;
-        let bytes = if self.pem {
-            crl.to_pem()?.into_bytes()
-        } else {
-            crl.into_der()
+        let write = |to: &mut dyn Write| {
+            if self.pem {
+                crl.write_pem(to)
+            } else {
+                to.write_all(crl.as_der())
+            }
         };
         match out {
-            Some(path) => std::fs::write(path, &bytes)
+            Some(path) => std::fs::File::create(path)
+                .and_then(|mut file| write(&mut file))
                 .with_context(|| format!("writing {}", path.display()))?,
-            None => std::io::stdout()
-                .write_all(&bytes)
-                .context("writing the CRL to stdout")?,
+            None => write(&mut std::io::stdout().lock()).context("writing the CRL to stdout")?,
         }
         if let Some(path) = self.crlnumber {
             write_crlnumber(path, number.next()?)?;
         }
-        Ok((bytes, number))
+        Ok((crl, number))
     }
 }
 
