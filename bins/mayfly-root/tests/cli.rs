@@ -6,9 +6,8 @@ use std::process::Command;
 use mayfly_keys::{KeyType, Password, PrivateKey};
 use mayfly_testkit::{run, run_ok, tool, write_file};
 
-fn mayfly_root() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mayfly-root"))
-}
+mod common;
+use common::{mayfly_root, offline, offline_ok};
 
 /// An `openssl ca` configuration for the `pki` root, its database `index.txt` and `crlnumber`.
 fn openssl_ca_config(dir: &Path) {
@@ -159,19 +158,12 @@ fn add_revoke_crl_round_trip() {
     pki(&openssl, dir);
 
     for cert in ["int1.crt", "int2.crt"] {
-        run_ok(
-            mayfly_root()
-                .current_dir(dir)
-                .args(["index", "add", "--index", "index.txt", cert]),
-        );
+        offline_ok(mayfly_root(dir).args(["index", "add", "--index", "index.txt", cert]));
     }
-    let (ok, out) = run(mayfly_root().current_dir(dir).args([
-        "index",
-        "add",
-        "--index",
-        "index.txt",
-        "int1.crt",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(dir).args(["index", "add", "--index", "index.txt", "int1.crt"]),
+        "",
+    );
     assert!(!ok && out.contains("already in the index"), "{out}");
     let index = std::fs::read_to_string(dir.join("index.txt")).unwrap_or_default();
     assert!(
@@ -179,7 +171,7 @@ fn add_revoke_crl_round_trip() {
         "{index}"
     );
 
-    run_ok(mayfly_root().current_dir(dir).args([
+    offline_ok(mayfly_root(dir).args([
         "revoke",
         "--index",
         "index.txt",
@@ -188,28 +180,28 @@ fn add_revoke_crl_round_trip() {
         "--reason",
         "keyCompromise",
     ]));
-    let (ok, out) = run(mayfly_root().current_dir(dir).args([
-        "revoke",
-        "--index",
-        "index.txt",
-        "--serial",
-        "0A11",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(dir).args(["revoke", "--index", "index.txt", "--serial", "0A11"]),
+        "",
+    );
     assert!(!ok && out.contains("already revoked"), "{out}");
-    let (ok, out) = run(mayfly_root().current_dir(dir).args([
-        "revoke",
-        "--index",
-        "index.txt",
-        "--serial",
-        "0A11",
-        "--reason",
-        "stolen",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(dir).args([
+            "revoke",
+            "--index",
+            "index.txt",
+            "--serial",
+            "0A11",
+            "--reason",
+            "stolen",
+        ]),
+        "",
+    );
     assert!(!ok && out.contains("stolen"), "{out}");
     assert!(dir.join("index.txt.old").is_file());
 
     write_file(dir, "crlnumber", "1000\n");
-    run_ok(mayfly_root().current_dir(dir).args([
+    offline_ok(mayfly_root(dir).args([
         "crl",
         "--index",
         "index.txt",
@@ -277,19 +269,22 @@ fn add_revoke_crl_round_trip() {
 
     // A wrong password is a clear error, not a CRL.
     write_file(dir, "wrong.txt", "nope\n");
-    let (ok, out) = run(mayfly_root().current_dir(dir).args([
-        "crl",
-        "--index",
-        "index.txt",
-        "--ca",
-        "root.crt",
-        "--ca-key",
-        "root.key",
-        "--password-file",
-        "wrong.txt",
-        "--out",
-        "bad.crl",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(dir).args([
+            "crl",
+            "--index",
+            "index.txt",
+            "--ca",
+            "root.crt",
+            "--ca-key",
+            "root.key",
+            "--password-file",
+            "wrong.txt",
+            "--out",
+            "bad.crl",
+        ]),
+        "",
+    );
     assert!(
         !ok && out.contains("loading the CA key") && !dir.join("bad.crl").exists(),
         "{out}"
@@ -333,7 +328,7 @@ fn crl_lists_what_openssl_ca_gencrl_lists() {
     index.push_str("E\t200101000000Z\t\t0D\tunknown\t/CN=expired\n");
     write_file(dir, "index.txt", &index);
     openssl_gencrl(&openssl, dir, "openssl.crl");
-    run_ok(mayfly_root().current_dir(dir).args([
+    offline_ok(mayfly_root(dir).args([
         "crl",
         "--index",
         "index.txt",
@@ -362,12 +357,7 @@ fn updatedb_marks_expired_rows() {
                   R\t200101000000Z\t191231000000Z,superseded\t03\tunknown\t/CN=revoked\n\
                   E\t200101000000Z\t\t04\tunknown\t/CN=already\n";
     write_file(dir, "index.txt", before);
-    let out =
-        run_ok(
-            mayfly_root()
-                .current_dir(dir)
-                .args(["index", "updatedb", "--index", "index.txt"]),
-        );
+    let out = offline_ok(mayfly_root(dir).args(["index", "updatedb", "--index", "index.txt"]));
     assert!(out.contains("1 certificate(s) marked expired"), "{out}");
     let after = std::fs::read_to_string(dir.join("index.txt")).unwrap_or_default();
     assert_eq!(
@@ -386,12 +376,7 @@ fn updatedb_marks_expired_rows() {
             assert!(out.contains(status), "{out}");
         }
     }
-    let out =
-        run_ok(
-            mayfly_root()
-                .current_dir(dir)
-                .args(["index", "updatedb", "--index", "index.txt"]),
-        );
+    let out = offline_ok(mayfly_root(dir).args(["index", "updatedb", "--index", "index.txt"]));
     assert!(out.contains("0 certificate(s) marked expired"), "{out}");
 }
 
@@ -403,12 +388,9 @@ fn malformed_index_names_the_line() {
         "index.txt",
         "V\t301231235959Z\t\t0A\tunknown\t/CN=a\nV\tbad\n",
     );
-    let (ok, out) = run(mayfly_root().current_dir(tmp.path()).args([
-        "revoke",
-        "--index",
-        "index.txt",
-        "--serial",
-        "0A",
-    ]));
+    let (ok, out) = offline(
+        mayfly_root(tmp.path()).args(["revoke", "--index", "index.txt", "--serial", "0A"]),
+        "",
+    );
     assert!(!ok && out.contains("index.txt line 2"), "{out}");
 }
