@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mayfly benchmarks against its peers, side by side in one run.
 #
-#   scripts/bench.sh [sign|acme|crl|crypto|regress|all]     (default: all)
+#   scripts/bench.sh [sign|acme|crl|crypto|units|regress|all]     (default: all)
 #   scripts/bench.sh regress --update                       (rewrite the callgrind baseline)
 #
 # sign:    mayfly-ca serve (HTTPS, SQLite) POST /1.0/sign vs cfssl serve (HTTPS) /api/v1/cfssl/sign,
@@ -12,6 +12,9 @@
 #          loops sharing one account, fresh server per repetition, 2 s warm-up.
 # crl:     mayfly-root crl vs openssl ca -gencrl on a BENCH_CRL_ROWS-row index.txt.
 # crypto:  mayfly-keys sign_verify (criterion, aws-lc backend) vs openssl speed.
+# units:   criterion benches of the library hot paths against their issues' targets: leaf
+#          issuance vs rcgen+ring, OTT validation vs a bare verify, durable store writes,
+#          Authority::sign, a 1M-entry CRL (scripts/bench/units.py).
 # regress: callgrind instruction count per in-process issuance vs scripts/bench/regress_baseline.json.
 #
 # Output: the table on stdout, target/bench/results.json, target/bench/*.png.
@@ -219,10 +222,13 @@ PYEOF
 }
 
 # ----------------------------------------------------------------------------------------- crl
+# Each repetition is the median of BENCH_CRL_RUNS alternated runs of each side, both writing PEM;
+# compare the CPU figures (user+sys) on a shared machine.
 bench_crl() {
   for r in $(seq 1 "${BENCH_CRL_REPS:-$REPS}"); do
     log "crl rows=$CRL_ROWS rep=$r"
-    bash "$ROOT/crates/mayfly-crl/benches/compare_openssl.sh" "$CRL_ROWS" > "$OUT/crl-$r.txt" 2>&1
+    bash "$ROOT/crates/mayfly-crl/benches/compare_openssl.sh" "$CRL_ROWS" "${BENCH_CRL_RUNS:-3}" \
+      > "$OUT/crl-$r.txt" 2>&1
     record "$(awk -v r="$r" -v n="$CRL_ROWS" '
       /^mayfly-root crl:/ {mr=$4; mc=$6} /^openssl ca -gencrl:/ {sr=$5; sc=$7}
       END { gsub("s","",mr); gsub("s","",mc); gsub("s","",sr); gsub("s","",sc);
@@ -239,6 +245,22 @@ bench_crypto() {
   log "openssl speed"
   openssl speed -seconds 3 ecdsap256 ed25519 rsa2048 > "$OUT/openssl-speed.txt" 2>/dev/null
   "$PY" "$HERE/crypto.py" "$OUT/criterion.txt" "$OUT/openssl-speed.txt" >> "$OUT/raw-$SECTION.jsonl"
+}
+
+# --------------------------------------------------------------------------------------- units
+# The library hot paths, each in isolation, against the target its issue names (units.py).
+bench_units() {
+  local args=(-- --warm-up-time 2 --measurement-time "${BENCH_UNIT_TIME:-6}")
+  : > "$OUT/units.txt"
+  for spec in "mayfly-template issue" "mayfly-jwt ott --features aws-lc" "mayfly-store writes" \
+              "mayfly-authority sign" "mayfly-crl crl_1m"; do
+    read -r pkg bench extra <<< "$spec"
+    log "criterion: $pkg $bench"
+    # shellcheck disable=SC2086 # $extra is a flag list
+    cargo bench -q -p "$pkg" --bench "$bench" $extra --manifest-path "$ROOT/Cargo.toml" "${args[@]}" \
+      >> "$OUT/units.txt" 2>&1
+  done
+  "$PY" "$HERE/units.py" "$OUT/units.txt" >> "$OUT/raw-$SECTION.jsonl"
 }
 
 # ------------------------------------------------------------------------------------- regress
@@ -271,11 +293,12 @@ what=${1:-all}
 echo >> "$OUT/raw-machine.jsonl"
 status=0
 case $what in
-  sign|acme|crl|crypto) section "$what" "bench_$what" ;;
+  sign|acme|crl|crypto|units) section "$what" "bench_$what" ;;
   regress) section regress bench_regress "${2:-}" || status=$? ;;
   all) section sign bench_sign; section acme bench_acme; section crl bench_crl
-       section crypto bench_crypto; section regress bench_regress || status=$? ;;
-  *) echo "usage: $0 [sign|acme|crl|crypto|regress [--update]|all]" >&2; exit 2 ;;
+       section crypto bench_crypto; section units bench_units
+       section regress bench_regress || status=$? ;;
+  *) echo "usage: $0 [sign|acme|crl|crypto|units|regress [--update]|all]" >&2; exit 2 ;;
 esac
 cat "$OUT"/raw-*.jsonl > "$OUT/raw.jsonl"
 "$PY" "$HERE/report.py" "$OUT/raw.jsonl" "$OUT"

@@ -43,6 +43,7 @@ if crl_rows:
     crl.update(rows=crl_rows[0]["rows"], reps=len(crl_rows))
 crypto = [r for r in raw if r["bench"] == "crypto"]
 regress = next((r for r in raw if r["bench"] == "regress"), None)
+units = [r for r in raw if r["bench"] == "units"]
 
 table = []
 def row(what, ours, theirs, ratio, note=""):
@@ -76,6 +77,11 @@ if crl:
 for r in crypto:
     ratio = f"{r['mayfly_ops_s'] / r['openssl_ops_s']:.2f}x" if r["mayfly_ops_s"] and r["openssl_ops_s"] else "-"
     row(f"{r['algorithm']} {r['op']}/s, 1 core (vs openssl speed)", fmt(r["mayfly_ops_s"]), fmt(r["openssl_ops_s"]), ratio)
+for r in units:
+    value = {"µs": "{:,.1f} µs", "/s": "{:,.0f}/s", "s": "{:.3f} s"}[r["unit"]]
+    met = "" if r["met"] is None else ("target met" if r["met"] else "TARGET MISSED")
+    row(r["what"], fmt(r["ours"], value), fmt(r["ref"], value),
+        "-" if r["ratio"] is None else f"{r['ratio']:.2f}x", f"target {r['target']}: {met}" if met else "")
 if regress:
     row("issuance instructions (callgrind)", fmt(regress["instructions_per_issuance"]), "baseline", "-",
         "OK" if regress["status"] == 0 else "REGRESSION")
@@ -90,7 +96,7 @@ for t in table:
     print(" | ".join(str(v).ljust(w[i]) if i in (0, 4) else str(v).rjust(w[i]) for i, v in enumerate(t)))
 
 results = {"machine": machine, "sign": sign_summary, "acme": acme_summary, "crl": crl, "crypto": crypto,
-           "regress": regress, "raw": [r for r in raw if r["bench"] != "machine"]}
+           "units": units, "regress": regress, "raw": [r for r in raw if r["bench"] != "machine"]}
 with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
     json.dump(results, f, indent=2)
 print(f"\nwrote {os.path.join(out, 'results.json')}")
