@@ -14,13 +14,13 @@
 # crypto:  mayfly-keys sign_verify (criterion, aws-lc backend) vs openssl speed.
 # units:   criterion benches of the library hot paths against their issues' targets: leaf
 #          issuance vs rcgen+ring, OTT validation vs a bare verify, durable store writes,
-#          Authority::sign, a 1M-entry CRL (scripts/bench/units.py).
-# regress: callgrind instruction count per in-process issuance vs scripts/bench/regress_baseline.json.
+#          Authority::sign, a 1M-entry CRL (benches/units.py).
+# regress: callgrind instruction count per in-process issuance vs benches/regress_baseline.json.
 #
 # Output: the table on stdout, target/bench/results.json, target/bench/*.png.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-HERE=$ROOT/scripts/bench
+HERE=$ROOT/benches
 OUT=$ROOT/target/bench
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 REPS=${BENCH_REPS:-3}

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use mayfly_testkit::{run, run_ok, tool, venv_tool, write_file};
+use mayfly_testkit::{GUIDE_INTERMEDIATE_TEMPLATE, run, run_ok, tool, venv_tool, write_file};
 
 mod common;
 mod online_ca;
@@ -20,17 +20,6 @@ const CRL_URL: &str = "http://crl.example.com/crl/ca.crl";
 
 /// The subject `mayfly-ca init --name Mayfly --csr` requests.
 const INTERMEDIATE: &str = "CN=Mayfly Intermediate CA";
-
-/// The production guide's intermediate.tpl, as the guide prints it minus its stray final `}`.
-const GUIDE_TEMPLATE: &str = r#"{
-	"subject": {{ toJson .Subject }},
-	"keyUsage": ["certSign", "crlSign"],
-	"basicConstraints": {
-		"isCA": true,
-		"maxPathLen": 0
-	},
-	"crlDistributionPoints": ["http://crl.example.com/crl/ca.crl"]
-}"#;
 
 /// Where the root key lives.
 enum RootKey {
@@ -222,7 +211,7 @@ fn sign_intermediate(env: &Env, guide_template: bool) {
     ];
     args.extend(key_args.iter().map(String::as_str));
     if guide_template {
-        write_file(&env.dir, "intermediate.tpl", GUIDE_TEMPLATE);
+        write_file(&env.dir, "intermediate.tpl", GUIDE_INTERMEDIATE_TEMPLATE);
         args.extend(["--template", "intermediate.tpl"]);
     } else {
         args.extend(["--set", "crl=http://crl.example.com/crl/ca.crl"]);
@@ -476,7 +465,11 @@ fn a_csr_with_a_bad_signature_or_the_guides_stray_brace_is_refused() {
     init_root(&env);
     intermediate_csr(&env);
     // The template exactly as the flattened guide prints it ends in `} }`: a clear error.
-    write_file(&env.dir, "guide.tpl", format!("{GUIDE_TEMPLATE} }}"));
+    write_file(
+        &env.dir,
+        "guide.tpl",
+        format!("{GUIDE_INTERMEDIATE_TEMPLATE} }}"),
+    );
     let (ok, out) = env.offline(
         &[
             "sign-csr",

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mayfly_testkit::{
-    pkilint_errors, run_ok, stderr_of_failure, stdout_of_success, temp_dir, tool, venv_tool,
-    workspace_root, write_file,
+    GUIDE_INTERMEDIATE_TEMPLATE, pkilint_errors, run_ok, stderr_of_failure, stdout_of_success,
+    temp_dir, tool, venv_tool, workspace_root, write_file,
 };
 use serde_json::{Value, json};
 
@@ -223,20 +223,7 @@ fn validity_and_templates_reach_the_certificate() {
         3650 * 86_400 + MINUTE
     );
 
-    // The production guide's intermediate.tpl (without the guide's stray final `}`).
-    write_file(
-        d,
-        "intermediate.tpl",
-        r#"{
-	"subject": {{ toJson .Subject }},
-	"keyUsage": ["certSign", "crlSign"],
-	"basicConstraints": {
-		"isCA": true,
-		"maxPathLen": 0
-	},
-	"crlDistributionPoints": ["http://crl.example.com/crl/ca.crl"]
-}"#,
-    );
+    write_file(d, "intermediate.tpl", GUIDE_INTERMEDIATE_TEMPLATE);
     create(&[
         "Intermediate",
         "int.crt",

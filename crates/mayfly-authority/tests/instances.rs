@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestCa, test_ca};
+use common::{TestCa, crl_serials, test_ca};
 use mayfly_authority::{Authority, RevocationRecord, RevokeAuth, RevokeRequest, SignRequest};
 use mayfly_jwt::Operation;
 use mayfly_store::{CrlStateStore as _, DbType, RevocationStore as _, Store};
@@ -31,22 +31,6 @@ async fn issue(ca: &TestCa, name: &str) -> String {
         ..SignRequest::default()
     };
     ca.authority.sign(request).await.unwrap().serial
-}
-
-/// The serials a DER CRL lists, in the store's form.
-fn crl_serials(der: &[u8]) -> Vec<String> {
-    use der::Decode as _;
-    let crl =
-        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).unwrap();
-    crl.tbs_cert_list
-        .revoked_certificates
-        .iter()
-        .flatten()
-        .map(|entry| {
-            let hex = hex::encode(entry.serial_number.as_bytes());
-            mayfly_authority::parse_serial(&format!("0x{hex}")).unwrap()
-        })
-        .collect()
 }
 
 fn unix_now() -> i64 {

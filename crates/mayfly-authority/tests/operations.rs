@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::{csr, lifetime, test_ca, write_pem};
+use common::{crl_serials, csr, lifetime, test_ca, write_pem};
 use mayfly_authority::{AuthorityError, RevokeAuth, RevokeRequest, SignRequest};
 use mayfly_jwt::Operation;
 use mayfly_template::{San, certificate_sans};
@@ -418,20 +418,6 @@ async fn ocsp_status(
     );
     assert!(out.contains("Response verify OK"), "{out}");
     out
-}
-
-/// The serials the CRL `der` lists, in the store's lowercase hex.
-fn crl_serials(der: &[u8]) -> Vec<String> {
-    use der::Decode as _;
-    let crl =
-        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).unwrap();
-    crl.tbs_cert_list
-        .revoked_certificates
-        .iter()
-        .flatten()
-        .map(|entry| mayfly_authority::parse_serial(&hex::encode(entry.serial_number.as_bytes())))
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `mayfly-loadgen`: the Rust half of `scripts/bench.sh`.
 //!
 //! - `tokens` writes a pool of POST /1.0/sign bodies (a CSR and a fresh one-time token each),
-//!   one JSON document per line, for `scripts/bench/mayfly_sign.lua` to replay with wrk;
+//!   one JSON document per line, for `benches/mayfly_sign.lua` to replay with wrk;
 //!   minting in process is what makes tens of thousands of single-use tokens affordable.
 //! - `issue N` runs the in-process issuance path N times, for the callgrind regression check.
 //! - `acme` drives complete ACME orders against a directory URL (Mayfly or Pebble) with

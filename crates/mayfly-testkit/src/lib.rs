@@ -64,6 +64,18 @@ pub fn workspace_root() -> PathBuf {
         .map_or(start.clone(), Path::to_path_buf)
 }
 
+/// The production guide's `intermediate.tpl` (with a CRL distribution point), as the guide
+/// prints it minus its stray final `}`: the intermediate template operators copy.
+pub const GUIDE_INTERMEDIATE_TEMPLATE: &str = r#"{
+	"subject": {{ toJson .Subject }},
+	"keyUsage": ["certSign", "crlSign"],
+	"basicConstraints": {
+		"isCA": true,
+		"maxPathLen": 0
+	},
+	"crlDistributionPoints": ["http://crl.example.com/crl/ca.crl"]
+}"#;
+
 /// The step-ca fixtures (`../shared/fixtures/step` beside the checkout).
 pub fn step_fixtures() -> PathBuf {
     let dir = workspace_root().join("../shared/fixtures/step");

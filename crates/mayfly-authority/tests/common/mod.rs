@@ -256,3 +256,19 @@ impl ServerDb {
         conn.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
     }
 }
+
+/// The serials a DER CRL lists, in the store's form (lower-case hex).
+pub fn crl_serials(der: &[u8]) -> Vec<String> {
+    use der::Decode as _;
+    let crl =
+        x509_cert::crl::CertificateList::<x509_cert::certificate::Rfc5280>::from_der(der).unwrap();
+    crl.tbs_cert_list
+        .revoked_certificates
+        .iter()
+        .flatten()
+        .map(|entry| {
+            let hex = hex::encode(entry.serial_number.as_bytes());
+            mayfly_authority::parse_serial(&format!("0x{hex}")).unwrap()
+        })
+        .collect()
+}
