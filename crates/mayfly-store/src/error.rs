@@ -11,9 +11,9 @@ pub enum StoreError {
     #[error(
         "db type `{0}` is not supported: Mayfly stores its data in SQL only. Use \"sqlite\" \
          (embedded, e.g. {{\"type\": \"sqlite\", \"dataSource\": \"/path/to/db/mayfly.sqlite\"}}), \
-         \"mysql\" or \"postgresql\". Certificates issued by step-ca need not be migrated; to keep \
-         step-ca's revocations, revoke each of those serials again against the new store with \
-         `mayfly ca revoke SERIAL`"
+         \"mysql\" or \"postgresql\". Certificates issued by step-ca need not be migrated. \
+         Mayfly revokes only certificates it recorded, so keep publishing step-ca's last CRL \
+         until the certificates step-ca revoked have expired"
     )]
     UnsupportedType(String),
     /// The database holds a schema newer than this binary knows: refusing to downgrade.

@@ -33,7 +33,7 @@ fn refuses_badger_with_migration_advice() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("badgerv2") && err.contains("sqlite"), "{err}");
-    assert!(err.contains("`mayfly ca revoke SERIAL`"), "{err}");
+    assert!(err.contains("keep publishing step-ca's last CRL"), "{err}");
     let err = parse(r#"{"type":"sqlite","dataSource":"x","extra":1}"#)
         .unwrap_err()
         .to_string();
