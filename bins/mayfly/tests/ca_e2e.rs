@@ -629,7 +629,7 @@ fn renew_daemon_killed_mid_write_leaves_whole_files() {
     assert_eq!(
         renames.len(),
         2,
-        "a renewal renamed into place, and the next one killed at its rename: {renames:?}\nlog:\n{log}"
+        "a renewal renamed into place, and the next one killed at its rename: {renames:?}\nlog:\n{log}\ntrace:\n{trace}"
     );
     for (from, to, line) in &renames {
         assert_eq!(*to, crt, "{line}");
