@@ -115,9 +115,6 @@ pub(crate) struct OrderDoc {
     pub certificate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Value>,
-    /// When finalization started (unix seconds), while the order is `processing`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_since: Option<i64>,
 }
 
 /// A challenge inside its authorization's document.

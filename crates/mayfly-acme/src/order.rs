@@ -27,9 +27,15 @@ pub const CHALLENGE_TYPES: [&str; 3] = ["http-01", "dns-01", "tls-alpn-01"];
 /// Seconds a client should wait before polling a processing object.
 const RETRY_AFTER: &str = "1";
 
-/// Seconds after which an order still `processing` is taken as abandoned by a CA that stopped
-/// mid-way (issuing takes milliseconds; the store's own waits are shorter); a challenge gets
-/// this on top of its longest validation.
+/// How long a challenge POST waits for a validation's first check before answering
+/// `processing`.
+const FIRST_CHECK_WAIT: Duration = Duration::from_secs(3);
+
+/// Where a validation that ends at its first check sends the authorization it recorded.
+type FirstCheck = tokio::sync::oneshot::Receiver<(AcmeObject, AuthzDoc)>;
+
+/// Seconds after its longest validation (every attempt and pause) a challenge still
+/// `processing` is taken as abandoned by a CA that stopped mid-way, and validated again.
 const ABANDONED_AFTER_SECS: i64 = 60;
 
 impl AcmeService {
@@ -115,7 +121,6 @@ impl AcmeService {
             not_after,
             certificate: None,
             error: None,
-            processing_since: None,
         };
         let object = AcmeObject {
             id: crate::b64(&mayfly_keys::random_bytes::<16>()),
@@ -182,7 +187,7 @@ impl AcmeService {
     ) -> Result<(AcmeObject, OrderDoc), AcmeError> {
         for _ in 0..UPDATE_RETRIES {
             let mut object = self.owned(r, AcmeKind::Order, id).await?;
-            let mut order: OrderDoc = doc(&object)?;
+            let order: OrderDoc = doc(&object)?;
             if order.provisioner != r.provisioner.name {
                 return Err(AcmeError::not_found(format!("no such order {id:?}")));
             }
@@ -211,20 +216,6 @@ impl AcmeService {
                         "pending"
                     }
                 }
-                "processing"
-                    if order
-                        .processing_since
-                        .is_some_and(|t| now() - t > ABANDONED_AFTER_SECS) =>
-                {
-                    order.processing_since = None;
-                    let interrupted = AcmeError::new(
-                        ProblemKind::ServerInternal,
-                        "finalization was interrupted (the CA stopped while issuing): create a \
-                         new order",
-                    );
-                    order.error = Some(interrupted.to_json());
-                    "invalid"
-                }
                 other => other,
             }
             .to_owned();
@@ -232,7 +223,6 @@ impl AcmeService {
                 return Ok((object, order));
             }
             object.status = new_status;
-            object.data = to_data(&order);
             if self
                 .store()
                 .update_object(AcmeKind::Order, object.clone())
@@ -254,12 +244,7 @@ impl AcmeService {
         id: &str,
     ) -> Result<AcmeHttpResponse, AcmeError> {
         let (object, order) = self.current_order(r, id).await?;
-        let response = AcmeHttpResponse::json(200, &order_json(r, &object, &order));
-        Ok(if object.status == "processing" {
-            response.with("Retry-After", RETRY_AFTER)
-        } else {
-            response
-        })
+        Ok(AcmeHttpResponse::json(200, &order_json(r, &object, &order)))
     }
 
     pub(crate) async fn finalize(
@@ -280,70 +265,59 @@ impl AcmeService {
             .and_then(Value::as_str)
             .and_then(crate::unb64)
             .ok_or_else(|| AcmeError::malformed("finalize needs csr: base64url DER"))?;
-        object.status = "processing".into();
-        order.processing_since = Some(now());
-        object.data = to_data(&order);
-        if !self
-            .store()
-            .update_object(AcmeKind::Order, object.clone())
-            .await?
-        {
-            return Err(AcmeError::new(
-                ProblemKind::OrderNotReady,
-                "the order is already being finalized",
-            ));
-        }
-        object.revision += 1;
         let sans: Vec<_> = order.identifiers.iter().map(Identifier::to_san).collect();
         let stored_time = |t: &Option<String>| t.as_deref().map(parse_rfc3339).transpose();
         let window = window(
             stored_time(&order.not_before)?,
             stored_time(&order.not_after)?,
         );
+        // Issued synchronously: the order turns valid in the certificate's own transaction,
+        // if it is still at the revision read above, so it is never seen `processing` and a
+        // CA stopping mid-way leaves it `ready`.
+        let mut valid = order.clone();
         let issued = self
             .inner
             .authority
-            .sign_acme(&r.provisioner.name, &csr, &sans, window)
-            .await;
-        let result = match issued {
-            Ok(issued) => {
-                object.status = "valid".into();
-                order.certificate = Some(issued.serial);
-                Ok(())
-            }
-            Err(e) => {
-                // A bad CSR leaves the order ready for another attempt; a CA failure ends it.
-                let client_error = e.status() < 500;
-                let error = match e {
-                    AuthorityError::Forbidden(detail) => {
-                        AcmeError::new(ProblemKind::RejectedIdentifier, detail)
-                    }
-                    e if client_error => AcmeError::new(ProblemKind::BadCsr, e.to_string()),
-                    e => AcmeError::from(e),
-                };
-                object.status = if client_error { "ready" } else { "invalid" }.into();
-                if !client_error {
-                    order.error = Some(error.to_json());
+            .sign_acme(&r.provisioner.name, &csr, &sans, window, |serial| {
+                valid.certificate = Some(serial.to_owned());
+                AcmeObject {
+                    status: "valid".into(),
+                    data: to_data(&valid),
+                    ..object.clone()
                 }
-                Err(error)
+            })
+            .await;
+        match issued {
+            Ok(_) => {
+                object.status = "valid".into();
+                object.revision += 1;
+                order = valid;
             }
-        };
-        order.processing_since = None;
-        object.data = to_data(&order);
-        // We hold the order (it is processing): only a request that took it for abandoned
-        // can have changed it meanwhile.
-        if !self
-            .store()
-            .update_object(AcmeKind::Order, object.clone())
-            .await?
-        {
-            return Err(AcmeError::new(
-                ProblemKind::ServerInternal,
-                "the order was taken for abandoned while it was being finalized: create a new \
-                 order",
-            ));
+            Err(AuthorityError::Conflict(_)) => {
+                return Err(AcmeError::new(
+                    ProblemKind::OrderNotReady,
+                    "the order was finalized by another request meanwhile",
+                ));
+            }
+            // A bad CSR leaves the order ready for another attempt.
+            Err(AuthorityError::Forbidden(detail)) => {
+                return Err(AcmeError::new(ProblemKind::RejectedIdentifier, detail));
+            }
+            Err(e) if e.status() < 500 => {
+                return Err(AcmeError::new(ProblemKind::BadCsr, e.to_string()));
+            }
+            // Storage unavailable: nothing was stored, the order stays ready for a retry.
+            Err(e @ AuthorityError::Unavailable(_)) => return Err(e.into()),
+            // Any other CA failure ends the order (RFC 8555 section 7.4).
+            Err(e) => {
+                let error = AcmeError::from(e);
+                object.status = "invalid".into();
+                order.error = Some(error.to_json());
+                object.data = to_data(&order);
+                self.store().update_object(AcmeKind::Order, object).await?;
+                return Err(error);
+            }
         }
-        result?;
         let url = r.url_of(&format!("/order/{}", object.id));
         Ok(AcmeHttpResponse::json(200, &order_json(r, &object, &order)).with("Location", url))
     }
@@ -370,7 +344,7 @@ impl AcmeService {
         } else if object.status == "pending" && object.expires_at <= now() {
             object.status = "expired".into();
         } else if let Some(index) = self.abandoned_validation(&object, &authz) {
-            (object, authz) = self.start_validation(r, object, authz, index).await?;
+            (object, authz, _) = self.start_validation(r, object, authz, index).await?;
         }
         Ok(AcmeHttpResponse::json(200, &authz_json(r, &object, &authz)))
     }
@@ -393,9 +367,9 @@ impl AcmeService {
             if object.expires_at <= now() {
                 return Err(AcmeError::malformed("the authorization has expired"));
             }
-            (_, authz) = self.start_validation(r, object, authz, index).await?;
+            authz = self.validate_and_wait(r, object, authz, index).await?;
         } else if let Some(abandoned) = self.abandoned_validation(&object, &authz) {
-            (_, authz) = self.start_validation(r, object, authz, abandoned).await?;
+            authz = self.validate_and_wait(r, object, authz, abandoned).await?;
         }
         let challenge = &authz.challenges[index];
         let url = r.url_of(&format!("/chall/{authz_id}/{kind}"));
@@ -409,16 +383,40 @@ impl AcmeService {
         })
     }
 
-    /// Marks challenge `index` `processing` and validates it in the background, unless another
-    /// request or instance won the race to change the authorization (then returns its
-    /// current state).
+    /// [`Self::start_validation`], then up to [`FIRST_CHECK_WAIT`] for a validation that ends
+    /// at its first check: the authorization as it then stands. Most validations take a few
+    /// milliseconds, so the client's first poll usually finds the outcome instead of waiting
+    /// its poll interval (seconds, for most clients).
+    async fn validate_and_wait(
+        &self,
+        r: &Request<'_>,
+        object: AcmeObject,
+        authz: AuthzDoc,
+        index: usize,
+    ) -> Result<AuthzDoc, AcmeError> {
+        let (_, started, outcome) = self.start_validation(r, object, authz, index).await?;
+        let Some(outcome) = outcome else {
+            return Ok(started);
+        };
+        Ok(
+            match tokio::time::timeout(FIRST_CHECK_WAIT, outcome).await {
+                Ok(Ok((_, done))) => done,
+                // Retrying, or slower than the wait: `processing`.
+                _ => started,
+            },
+        )
+    }
+
+    /// Marks challenge `index` `processing` and validates it in the background (see
+    /// [`Self::spawn_validation`] for the receiver), unless another request or instance won
+    /// the race to change the authorization (then returns its current state).
     async fn start_validation(
         &self,
         r: &Request<'_>,
         mut object: AcmeObject,
         mut authz: AuthzDoc,
         index: usize,
-    ) -> Result<(AcmeObject, AuthzDoc), AcmeError> {
+    ) -> Result<(AcmeObject, AuthzDoc, Option<FirstCheck>), AcmeError> {
         let challenge = &mut authz.challenges[index];
         challenge.status = "processing".into();
         challenge.processing_since = Some(now());
@@ -430,19 +428,19 @@ impl AcmeService {
         {
             let current = self.owned(r, AcmeKind::Authorization, &object.id).await?;
             let authz = doc(&current)?;
-            return Ok((current, authz));
+            return Ok((current, authz, None));
         }
         object.revision += 1;
         let (account, account_doc) = r.account()?;
         let kind = &authz.challenges[index].kind;
         tracing::debug!(account = %account.id, authz = %object.id, kind = %kind, "validating");
-        self.spawn_validation(
+        let outcome = self.spawn_validation(
             object.id.clone(),
             index,
             crate::service::stored_jwk(&account_doc.key)?,
             r.provisioner.validation.clone().unwrap_or_default(),
         );
-        Ok((object, authz))
+        Ok((object, authz, Some(outcome)))
     }
 
     /// The challenge of a pending authorization left `processing` by a CA that stopped

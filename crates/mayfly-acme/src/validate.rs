@@ -1,6 +1,8 @@
 //! The validation authority: http-01 (RFC 8555 §8.3), dns-01 (§8.4) and tls-alpn-01
 //! (RFC 8737), with the ports and resolver of the provisioner's `validation` block, run in
-//! the background with retries and time limits.
+//! the background with retries and time limits. The outcome of a validation that ends at its
+//! first check is handed back to the request that started it, so the client's challenge POST
+//! can answer with it (see `AcmeService::challenge`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use crate::dns;
 use crate::error::{AcmeError, ProblemKind};
 use crate::model::{AuthzDoc, Identifier, doc, rfc3339, to_data};
 use crate::service::{AcmeService, now};
+use mayfly_store::AcmeObject;
+use tokio::sync::oneshot;
 
 /// The largest http-01 response read.
 const MAX_HTTP_RESPONSE: usize = 16 * 1024;
@@ -37,23 +41,27 @@ struct Check {
 
 impl AcmeService {
     /// Validates challenge `index` of authorization `authz_id` in the background and records
-    /// the outcome.
+    /// the outcome. The receiver gets the authorization as recorded when the validation ends
+    /// at its first check (valid, or invalid with no retry left); it is dropped unanswered
+    /// when retries go on.
     pub(crate) fn spawn_validation(
         &self,
         authz_id: String,
         index: usize,
         account_key: Jwk,
         config: AcmeValidation,
-    ) {
+    ) -> oneshot::Receiver<(AcmeObject, AuthzDoc)> {
         let service = self.clone();
+        let (first, outcome) = oneshot::channel();
         tokio::spawn(async move {
             if let Err(e) = service
-                .validate(&authz_id, index, &account_key, config)
+                .validate(&authz_id, index, &account_key, config, first)
                 .await
             {
                 tracing::warn!(authz = %authz_id, "recording the validation failed: {e}");
             }
         });
+        outcome
     }
 
     async fn validate(
@@ -62,6 +70,7 @@ impl AcmeService {
         index: usize,
         account_key: &Jwk,
         config: AcmeValidation,
+        first: oneshot::Sender<(AcmeObject, AuthzDoc)>,
     ) -> Result<(), AcmeError> {
         let object = self
             .store()
@@ -83,10 +92,13 @@ impl AcmeService {
             timeout: options.validation_timeout,
         };
         let mut outcome = check.run().await;
+        let mut first = Some(first);
         for _ in 1..options.validation_attempts.max(1) {
             if outcome.is_ok() {
                 break;
             }
+            // The request that started it answers `processing` now.
+            first = None;
             tokio::time::sleep(options.retry_delay).await;
             outcome = check.run().await;
         }
@@ -122,9 +134,14 @@ impl AcmeService {
             object.data = to_data(&authz);
             if self
                 .store()
-                .update_object(AcmeKind::Authorization, object)
+                .update_object(AcmeKind::Authorization, object.clone())
                 .await?
             {
+                if let Some(first) = first {
+                    object.revision += 1;
+                    // The request may have stopped waiting.
+                    let _ = first.send((object, authz));
+                }
                 return Ok(());
             }
         }

@@ -10,7 +10,7 @@ use std::process::Command;
 use common::flow::{authorize, ids, issue, issue_order};
 use common::{Ca, Client, Db};
 use mayfly_keys::{KeyType, PrivateKey};
-use mayfly_store::{AcmeKind, AcmeStore};
+use mayfly_store::{AcmeKind, AcmeStore, CertificateStore};
 use mayfly_template::Certificate;
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -214,51 +214,48 @@ fn last_segment(path: &str) -> &str {
     path.rsplit('/').next().unwrap()
 }
 
+/// Two finalizations of one ready order at once: the order turns valid in the certificate's
+/// own transaction, so exactly one is issued and the loser is told the order is no longer
+/// ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_a_stopped_ca_left_processing_becomes_invalid_and_a_running_one_does_not() {
+async fn two_finalizations_racing_on_one_order_issue_one_certificate() {
     let ca = Ca::new(Db::Sqlite).await;
     let mut client = ca.client("acme");
     client.register().await;
-    let mut orders = Vec::new();
-    for name in ["stopped.example.test", "running.example.test"] {
-        let created = client
-            .post("/new-order", Some(json!({"identifiers": ids(&[name])})))
-            .await;
-        authorize(&client, &ca.responders, &created.json, "http-01").await;
-        let path = client.path_of(created.location.as_deref().unwrap());
-        assert_eq!(client.post(&path, None).await.json["status"], "ready");
-        orders.push(path);
-    }
-    // One finalization started an hour ago and never finished; the other has just started.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let started = [now - 3600, now];
-    for (path, since) in orders.iter().zip(started) {
-        leave_as_interrupted(
-            &ca,
-            AcmeKind::Order,
-            last_segment(path),
-            "processing",
-            |d| d["processing_since"] = json!(since),
+    let created = client
+        .post(
+            "/new-order",
+            Some(json!({"identifiers": ids(&["race.example.test"])})),
         )
         .await;
-    }
-    let stopped = client.post(&orders[0], None).await;
-    assert_eq!(stopped.json["status"], "invalid", "{}", stopped.json);
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+    let order_path = client.path_of(created.location.as_deref().unwrap());
+    let store = ca.authority.store();
+    let before = store.list_certificates(None, 1000).await.unwrap().len();
+    let finalize = || async {
+        let key = PrivateKey::generate(KeyType::default()).unwrap();
+        let name = mayfly_template::San::guess("race.example.test");
+        let csr = mayfly_template::build_request("", &[name], &key).unwrap();
+        let payload = json!({"csr": common::client::b64(&csr)});
+        client
+            .post(&format!("{order_path}/finalize"), Some(payload))
+            .await
+    };
+    let (a, b) = tokio::join!(finalize(), finalize());
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 403], "{} / {}", a.json, b.json);
+    let lost = if a.status == 403 { &a } else { &b };
     assert_eq!(
-        stopped.json["error"]["type"],
-        format!("{URN}serverInternal")
-    );
-    assert!(
-        stopped.json["error"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains("interrupted"),
+        lost.problem(),
+        format!("{URN}orderNotReady"),
         "{}",
-        stopped.json
+        lost.json
     );
-    let running = client.post(&orders[1], None).await;
-    assert_eq!(running.json["status"], "processing", "{}", running.json);
-    assert_eq!(running.raw.header("Retry-After"), Some("1"));
+    let after = store.list_certificates(None, 1000).await.unwrap().len();
+    assert_eq!(after, before + 1, "one certificate for one order");
+    let order = client.post(&order_path, None).await;
+    assert_eq!(order.json["status"], "valid", "{}", order.json);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

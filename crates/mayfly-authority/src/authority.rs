@@ -5,7 +5,9 @@ use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, RwLock};
 
 use mayfly_keys::Password;
-use mayfly_store::{AuditEvent, AuditLog, CertificateRecord, CertificateStore, DbConfig, Store};
+use mayfly_store::{
+    AuditEvent, AuditLog, CertificateRecord, CertificateStore, Consumed, DbConfig, Store,
+};
 use mayfly_template::Certificate;
 use serde_json::Value;
 
@@ -268,12 +270,12 @@ impl Authority {
     /// the log never shows an issuance the store does not hold.
     pub(crate) async fn store_issued(
         &self,
-        token: Option<(String, i64)>,
+        consumed: Option<Consumed>,
         record: CertificateRecord,
         audit: AuditEvent,
     ) -> Result<(), AuthorityError> {
         let line = audit.clone();
-        self.store.record_issued(token, record, audit).await?;
+        self.store.record_issued(consumed, record, audit).await?;
         log_audit(&line);
         Ok(())
     }

@@ -19,6 +19,10 @@ pub enum AuthorityError {
     /// The thing asked for does not exist. HTTP 404.
     #[error("{0}")]
     NotFound(String),
+    /// What the request would change was changed by another request meanwhile (an ACME
+    /// order finalized twice at once); nothing was stored. HTTP 409.
+    #[error("{0}")]
+    Conflict(String),
     /// Storage is unreachable or full; the request may be retried. HTTP 503.
     #[error("the CA's storage is unavailable: {0}")]
     Unavailable(String),
@@ -38,6 +42,7 @@ impl AuthorityError {
             Self::Unauthorized(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
             Self::Unavailable(_) => 503,
             Self::Config(_) | Self::Internal(_) => 500,
         }
@@ -50,6 +55,7 @@ impl AuthorityError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
             Self::Config(_) => "config",
             Self::Internal(_) => "internal",
@@ -64,6 +70,7 @@ impl From<mayfly_store::StoreError> for AuthorityError {
         match e {
             S::TokenReplayed(_) => Self::Unauthorized("the token has already been used".into()),
             S::InvalidInput { .. } => Self::BadRequest(message),
+            S::Changed { .. } => Self::Conflict(message),
             S::Config(_) | S::UnsupportedType(_) | S::SchemaTooNew { .. } => Self::Config(message),
             S::DuplicateSerial(_) | S::AlreadyExists { .. } | S::Corrupt { .. } => {
                 Self::Internal(message)

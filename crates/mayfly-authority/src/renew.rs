@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use mayfly_jwt::{DEFAULT_TOKEN_LIFETIME, Operation, TokenError, ValidationContext};
-use mayfly_store::RevocationStore;
+use mayfly_store::{Consumed, RevocationStore};
 use mayfly_template::{
     Certificate, CertificateRequest, Issuer, ValidityPeriod, certificate_public_key,
     certificate_sans, parse_certificate_der, reissue_certificate,
@@ -163,7 +163,8 @@ impl Authority {
             format!("{operation} of {serial}"),
         );
         let serial = record.serial.clone();
-        self.store_issued(token, record, audit).await?;
+        let consumed = token.map(|(jti, expires_at)| Consumed::Token { jti, expires_at });
+        self.store_issued(consumed, record, audit).await?;
         Ok(IssuedCertificate {
             certificate,
             chain: vec![self.ca.intermediate.clone()],

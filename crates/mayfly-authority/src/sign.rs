@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use mayfly_jwt::{Operation, TokenValidator, ValidatedClaims, ValidationContext};
-use mayfly_store::CertificateRecord;
+use mayfly_store::{AcmeObject, CertificateRecord, Consumed};
 use mayfly_template::{
     CertificateProfile, CertificateRequest, DEFAULT_LEAF_TEMPLATE, Issuer, RawExtension, San,
     Template, TemplateData, ValidityPeriod, build_certificate,
@@ -79,24 +79,24 @@ impl Authority {
             )));
         };
         let issued = self.issue(&state, &provisioner, &claims, &request);
-        let token = Some((claims.jti.as_str(), claims.expires_at));
-        self.record_issued(
-            &provisioner,
-            issued,
-            token,
-            format!("sans={:?}", claims.sans),
-        )
+        let detail = format!("sans={:?}", claims.sans);
+        self.record_issued(&provisioner, issued, detail, |_| {
+            Some(Consumed::Token {
+                jti: claims.jti.clone(),
+                expires_at: claims.expires_at,
+            })
+        })
         .await
     }
 
-    /// Stores a certificate `issue` produced (with the token that bought it, atomically,
-    /// when there is one) and audits the outcome either way.
+    /// Stores a certificate `issue` produced, with what it used up (`consumed`, given its
+    /// serial) in the same transaction, and audits the outcome either way.
     async fn record_issued(
         &self,
         provisioner: &Provisioner,
         issued: Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError>,
-        token: Option<(&str, i64)>,
         detail: String,
+        consumed: impl FnOnce(&str) -> Option<Consumed>,
     ) -> Result<IssuedCertificate, AuthorityError> {
         let (certificate, record) = match issued {
             Ok(issued) => issued,
@@ -120,8 +120,7 @@ impl Authority {
             Some(&record.subject),
             detail,
         );
-        let token = token.map(|(jti, expires_at)| (jti.to_owned(), expires_at));
-        self.store_issued(token, record, audit).await?;
+        self.store_issued(consumed(&serial), record, audit).await?;
         Ok(IssuedCertificate {
             certificate,
             chain: vec![self.ca.intermediate.clone()],
@@ -527,18 +526,26 @@ impl Authority {
     /// CSR must name exactly those identifiers; the ACME provisioner's template, claims and
     /// policy apply as for tokens. A DNS identifier becomes the common name when the
     /// provisioner sets `forceCN` (never an IP address).
+    ///
+    /// `valid_order` gives the order's new state for the certificate's serial (valid, naming
+    /// it, at the revision the order was read at); it is written in the certificate's own
+    /// transaction, so an order gets one certificate: if the order changed meanwhile nothing
+    /// is stored and the result is [`AuthorityError::Conflict`].
     pub async fn sign_acme(
         &self,
         provisioner_name: &str,
         csr_der: &[u8],
         identifiers: &[San],
         window: ValidityWindow,
+        valid_order: impl FnOnce(&str) -> AcmeObject,
     ) -> Result<IssuedCertificate, AuthorityError> {
         let state = self.state()?;
         let provisioner = acme_provisioner(&state, provisioner_name)?;
         let issued = self.issue_acme(&state, &provisioner, csr_der, identifiers, window);
-        self.record_issued(&provisioner, issued, None, "acme".into())
-            .await
+        self.record_issued(&provisioner, issued, "acme".into(), |serial| {
+            Some(Consumed::AcmeOrder(valid_order(serial)))
+        })
+        .await
     }
 
     /// Checks an ACME order's requested validity window against the provisioner's claims,

@@ -3,11 +3,16 @@
 //! Every object is its own row with an optimistic-concurrency revision, so two requests for
 //! one account never overwrite each other's orders (no JSON list on the account).
 //!
-//! Accounts, and every object reaching a final status (`valid`, `invalid`, `deactivated`,
-//! `revoked`, `expired`), are written durably. The steps in between (`pending`, `ready`,
-//! `processing`) are relaxed writes ([`Durability::Relaxed`]): they survive a process crash,
-//! and an OS crash or power loss can only set an order or authorization back a step, which
-//! the client redoes. An ACME order so costs two or three disk flushes instead of eight.
+//! Durability. Accounts are written durably, and so is every status that takes permission
+//! back (`deactivated`, `revoked`) and an order turning `valid`, which happens in the
+//! certificate's own transaction ([`crate::Consumed::AcmeOrder`]). Every other step of an
+//! order or authorization (`pending`, `ready`, `processing`, a validation's `valid` or
+//! `invalid`, an expiry) is a relaxed write ([`Durability::Relaxed`]): it survives a process
+//! crash, and an OS crash or power loss can only set the object back a step, which the client
+//! redoes (a lost validation is validated again; nothing is granted that was not). Commits
+//! reach the disk in order (SQLite's WAL, PostgreSQL's commit log), so the durable commit of a
+//! certificate also makes every step before it durable. An ACME order so costs one disk
+//! flush.
 
 use crate::certs::MAX_KEY_LEN;
 use crate::error::{StoreError, check_len};
@@ -40,11 +45,9 @@ impl AcmeKind {
     /// How durable a write leaving an object of this kind at `status` must be: see the
     /// module documentation.
     fn durability(self, status: &str) -> Durability {
-        let is_final = matches!(
-            status,
-            "valid" | "invalid" | "deactivated" | "revoked" | "expired"
-        );
-        if self == Self::Account || is_final {
+        let withdraws = matches!(status, "deactivated" | "revoked");
+        let links_certificate = self == Self::Order && status == "valid";
+        if self == Self::Account || withdraws || links_certificate {
             Durability::Full
         } else {
             Durability::Relaxed
@@ -198,10 +201,36 @@ fn object_from_row(row: &Row) -> Result<AcmeObject, StoreError> {
 /// The columns [`object_from_row`] reads, in its order.
 const OBJECT_COLUMNS: &str = "id, owner, status, expires_at, data, revision";
 
-fn check_object(o: &AcmeObject) -> Result<(), StoreError> {
+pub(crate) fn check_object(o: &AcmeObject) -> Result<(), StoreError> {
     check_len("id", &o.id, MAX_KEY_LEN)?;
     check_len("owner", &o.owner, MAX_KEY_LEN)?;
     check_len("status", &o.status, MAX_KEY_LEN)
+}
+
+/// Writes `object` over its row if the row still has `object.revision` (bumping it);
+/// returns whether it did.
+pub(crate) async fn update_row(
+    c: &mut dyn crate::sql::WriteConn,
+    d: crate::dialect::Dialect,
+    kind: AcmeKind,
+    object: &AcmeObject,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE {} SET status = ?, expires_at = ?, data = ?, \
+         revision = revision + 1 WHERE id = ? AND revision = ?",
+        kind.table()
+    );
+    let n = c
+        .exec(
+            d.statement(sql)
+                .bind(&object.status)
+                .bind(object.expires_at)
+                .bind(&object.data)
+                .bind(&object.id)
+                .bind(object.revision),
+        )
+        .await?;
+    Ok(n == 1)
 }
 
 impl AcmeStore for Store {
@@ -266,24 +295,7 @@ impl AcmeStore for Store {
         let durability = kind.durability(&object.status);
         self.write_with(durability, move |c| {
             let object = object.clone();
-            Box::pin(async move {
-                let sql = format!(
-                    "UPDATE {} SET status = ?, expires_at = ?, data = ?, \
-                     revision = revision + 1 WHERE id = ? AND revision = ?",
-                    kind.table()
-                );
-                let n = c
-                    .exec(
-                        d.statement(sql)
-                            .bind(&object.status)
-                            .bind(object.expires_at)
-                            .bind(&object.data)
-                            .bind(&object.id)
-                            .bind(object.revision),
-                    )
-                    .await?;
-                Ok(n == 1)
-            })
+            Box::pin(async move { update_row(c, d, kind, &object).await })
         })
         .await
     }
@@ -420,20 +432,20 @@ mod tests {
 
     /// Which ACME writes may skip the disk flush: the documented contract of this module.
     #[test]
-    fn only_transient_steps_of_orders_and_authorizations_are_relaxed() {
+    fn only_withdrawals_and_certificate_links_are_durable() {
         for kind in [
             AcmeKind::Order,
             AcmeKind::Authorization,
             AcmeKind::Challenge,
         ] {
-            for status in ["pending", "ready", "processing"] {
+            for status in ["pending", "ready", "processing", "invalid", "expired"] {
                 assert_eq!(
                     kind.durability(status),
                     Durability::Relaxed,
                     "{kind:?} {status}"
                 );
             }
-            for status in ["valid", "invalid", "deactivated", "revoked", "expired"] {
+            for status in ["deactivated", "revoked"] {
                 assert_eq!(
                     kind.durability(status),
                     Durability::Full,
@@ -441,6 +453,12 @@ mod tests {
                 );
             }
         }
+        // A validation's outcome may be redone; an order naming its certificate may not.
+        assert_eq!(
+            AcmeKind::Authorization.durability("valid"),
+            Durability::Relaxed
+        );
+        assert_eq!(AcmeKind::Order.durability("valid"), Durability::Full);
         for status in ["valid", "deactivated", "revoked", "pending"] {
             assert_eq!(AcmeKind::Account.durability(status), Durability::Full);
         }

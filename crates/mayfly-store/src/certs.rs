@@ -48,6 +48,23 @@ pub struct RevocationRecord {
     pub not_after: Option<i64>,
 }
 
+/// What an issuance uses up, recorded in the issuance's own transaction so that it buys
+/// exactly one certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// A one-time token id, kept until `expires_at` (unix seconds); a reused one is
+    /// [`StoreError::TokenReplayed`].
+    Token {
+        /// The token's `jti`.
+        jti: String,
+        /// When the token expires.
+        expires_at: i64,
+    },
+    /// An ACME order, written back in its new state (valid, naming the certificate) only if
+    /// it still has the revision it was read at; otherwise [`StoreError::Changed`].
+    AcmeOrder(crate::AcmeObject),
+}
+
 /// Issued certificates.
 pub trait CertificateStore {
     /// Stores an issued certificate; a second certificate with the same serial is
@@ -64,12 +81,12 @@ pub trait CertificateStore {
         jti_expires_at: i64,
         cert: CertificateRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Records an issued certificate, the one-time token that bought it (if any; a reused
-    /// token is [`StoreError::TokenReplayed`]) and its audit event in one durable
-    /// transaction: nothing is stored unless all are.
+    /// Records an issued certificate, what it used up (if anything: a one-time token or an
+    /// ACME order, see [`Consumed`]) and its audit event in one durable transaction: nothing
+    /// is stored unless all are.
     fn record_issued(
         &self,
-        token: Option<(String, i64)>,
+        consumed: Option<Consumed>,
         cert: CertificateRecord,
         audit: crate::AuditEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -187,6 +204,29 @@ async fn insert_token(
     Ok(inserted == 1)
 }
 
+/// Records what an issuance used up, in its transaction (see [`Consumed`]).
+async fn use_up(
+    c: &mut dyn WriteConn,
+    d: crate::dialect::Dialect,
+    consumed: Consumed,
+) -> Result<(), StoreError> {
+    match consumed {
+        Consumed::Token { jti, expires_at } => match insert_token(c, d, &jti, expires_at).await? {
+            true => Ok(()),
+            false => Err(StoreError::TokenReplayed(jti)),
+        },
+        Consumed::AcmeOrder(order) => {
+            match crate::acme::update_row(c, d, crate::AcmeKind::Order, &order).await? {
+                true => Ok(()),
+                false => Err(StoreError::Changed {
+                    what: "ACME order",
+                    key: order.id,
+                }),
+            }
+        }
+    }
+}
+
 fn cert_from_row(row: &Row) -> Result<CertificateRecord, StoreError> {
     let sans = row.text(3)?;
     Ok(CertificateRecord {
@@ -254,23 +294,23 @@ impl CertificateStore for Store {
 
     async fn record_issued(
         &self,
-        token: Option<(String, i64)>,
+        consumed: Option<Consumed>,
         cert: CertificateRecord,
         audit: crate::AuditEvent,
     ) -> Result<(), StoreError> {
         check_cert(&cert)?;
-        if let Some((jti, _)) = &token {
-            check_len("token id", jti, MAX_KEY_LEN)?;
+        match &consumed {
+            Some(Consumed::Token { jti, .. }) => check_len("token id", jti, MAX_KEY_LEN)?,
+            Some(Consumed::AcmeOrder(order)) => crate::acme::check_object(order)?,
+            None => {}
         }
         check_len("event", &audit.event, MAX_KEY_LEN)?;
         let d = self.dialect();
         self.write(move |c| {
-            let (token, cert, audit) = (token.clone(), cert.clone(), audit.clone());
+            let (consumed, cert, audit) = (consumed.clone(), cert.clone(), audit.clone());
             Box::pin(async move {
-                if let Some((jti, expires_at)) = token
-                    && !insert_token(c, d, &jti, expires_at).await?
-                {
-                    return Err(StoreError::TokenReplayed(jti));
+                if let Some(consumed) = consumed {
+                    use_up(c, d, consumed).await?;
                 }
                 insert_cert(c, d, &cert).await?;
                 crate::audit::insert_audit(c, d, &audit).await.map(drop)

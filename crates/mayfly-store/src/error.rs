@@ -49,6 +49,15 @@ pub enum StoreError {
         /// Its key.
         key: String,
     },
+    /// The row was changed by someone else since it was read (optimistic concurrency):
+    /// nothing was stored.
+    #[error("the {what} {key} was changed meanwhile")]
+    Changed {
+        /// What kind of record.
+        what: &'static str,
+        /// Its key.
+        key: String,
+    },
     /// A value does not fit the store's limits (too long, malformed serial, ...).
     #[error("invalid {field}: {reason}")]
     InvalidInput {

@@ -57,7 +57,7 @@ mod store;
 pub use acme::{AcmeKind, AcmeObject, AcmeStore, EabKey};
 pub use audit::{AuditEvent, AuditLog};
 pub use certs::{
-    CertificateRecord, CertificateStore, MAX_KEY_LEN, RevocationRecord, RevocationStore,
+    CertificateRecord, CertificateStore, Consumed, MAX_KEY_LEN, RevocationRecord, RevocationStore,
     TokenReplay,
 };
 pub use config::{DbConfig, DbType};

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use std::task::{Context, Poll, Waker};
@@ -53,7 +53,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// ACME nonce uses ([`crate::AcmeStore::record_nonce_use`]) and the transient steps of ACME
 /// orders and authorizations ([`crate::AcmeStore`]) are the exceptions: they are written with
-/// [`Durability::Relaxed`], which survives a process crash but not an OS crash.
+/// [`Durability::Relaxed`], which survives a process crash but not an OS crash. Such a write
+/// waits for no disk, so when the writer connection is free it commits in the calling thread
+/// (tens of microseconds) rather than hand over to the writer thread and back.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -63,8 +65,8 @@ struct Inner {
     /// Server connections; on SQLite only migrations and integrity checks use it.
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite's writer thread.
-    writer: Option<mpsc::Sender<Box<dyn Job>>>,
+    /// SQLite's writer thread, and the connection it shares with relaxed writes.
+    writer: Option<SqliteWriter>,
     /// SQLite's read connections.
     readers: Option<Arc<SqliteReaders>>,
 }
@@ -118,15 +120,22 @@ impl Store {
         };
         migrate(&pool, dialect, MIGRATION_LOCK_TIMEOUT).await?;
         let (writer, readers) = if dialect == Dialect::Sqlite {
-            let conn = open_sqlite_writer(config)?;
+            let conn = Arc::new(Mutex::new(WriterConn {
+                conn: open_sqlite_writer(config)?,
+                relaxed: false,
+            }));
             let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+            let shared = Arc::clone(&conn);
             std::thread::Builder::new()
                 .name("mayfly-store-writer".into())
-                .spawn(move || run_writer(conn, rx))
+                .spawn(move || run_writer(&shared, rx))
                 .map_err(|e| StoreError::Config(format!("cannot start the SQLite writer: {e}")))?;
             let busy = Duration::from_millis(u64::from(BUSY_TIMEOUT_MS));
             let readers = SqliteReaders::new(config.sqlite_path()?, busy);
-            (Some(tx), Some(Arc::new(readers)))
+            (
+                Some(SqliteWriter { queue: tx, conn }),
+                Some(Arc::new(readers)),
+            )
         } else {
             (None, None)
         };
@@ -340,7 +349,7 @@ impl Store {
             + 'static,
     {
         match &self.inner.writer {
-            Some(writer) => {
+            Some(SqliteWriter { queue, conn }) => {
                 let (done, result) = oneshot::channel();
                 let job: Box<dyn Job> = Box::new(WriteJob {
                     op,
@@ -348,10 +357,16 @@ impl Store {
                     result: None,
                     done,
                 });
-                writer
-                    .send(job)
-                    .await
-                    .map_err(|_| StoreError::WriterStopped)?;
+                let queued = match durability {
+                    Durability::Relaxed => commit_here(conn, job).err(),
+                    Durability::Full => Some(job),
+                };
+                if let Some(job) = queued {
+                    queue
+                        .send(job)
+                        .await
+                        .map_err(|_| StoreError::WriterStopped)?;
+                }
                 result.await.map_err(|_| StoreError::WriterStopped)?
             }
             None => {
@@ -562,17 +577,70 @@ fn open_sqlite_writer(config: &DbConfig) -> Result<rusqlite::Connection, StoreEr
     Ok(conn)
 }
 
+/// SQLite's write path: the writer thread's queue and its connection.
+struct SqliteWriter {
+    queue: mpsc::Sender<Box<dyn Job>>,
+    conn: Arc<Mutex<WriterConn>>,
+}
+
+/// The SQLite writer connection, shared by the writer thread and the relaxed writes that
+/// find it free ([`commit_here`]).
+struct WriterConn {
+    conn: rusqlite::Connection,
+    /// Whether the connection is at `synchronous=NORMAL` (it is opened at FULL).
+    relaxed: bool,
+}
+
+/// Commits one [`Durability::Relaxed`] write in the calling thread, when the writer thread
+/// is not using the connection and no other process holds SQLite's write lock; gives the
+/// job back otherwise (to be queued). Such a commit appends to the WAL without an fsync, so
+/// it takes tens of microseconds and never waits for the disk or for another process.
+fn commit_here(shared: &Mutex<WriterConn>, mut job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
+    let Ok(mut writer) = shared.try_lock() else {
+        return Err(job);
+    };
+    let WriterConn { conn, relaxed } = &mut *writer;
+    if set_synchronous(conn, relaxed, true).is_err() || !begin_without_waiting(conn) {
+        return Err(job);
+    }
+    let ok = run_to_end(job.as_mut(), conn);
+    let end = conn.execute_batch(if ok { "COMMIT" } else { "ROLLBACK" });
+    if let Err(e) = &end {
+        tracing::error!(error = %e, "store: relaxed commit failed");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    drop(writer);
+    job.finish(end.map_err(|e| StoreError::Commit(e.to_string())));
+    Ok(())
+}
+
+/// `BEGIN IMMEDIATE` unless another process holds the write lock (no busy wait).
+fn begin_without_waiting(conn: &rusqlite::Connection) -> bool {
+    if conn.busy_timeout(Duration::ZERO).is_err() {
+        return false;
+    }
+    let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    // The writer thread's batches wait for other processes as usual.
+    let restored = conn
+        .busy_timeout(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))
+        .is_ok();
+    if began && !restored {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    began && restored
+}
+
 /// The SQLite writer thread: takes every write waiting, commits them in one transaction,
 /// until every [`Store`] handle is gone.
 ///
 /// A batch made only of [`Durability::Relaxed`] writes commits with `synchronous=NORMAL`;
 /// the connection is set back to `FULL` before the next batch holding a durable write (and
 /// that batch fails if it cannot be), so no durable write ever commits at NORMAL.
-fn run_writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run_writer(shared: &Mutex<WriterConn>, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_len = 1;
-    // Whether the connection is at `synchronous=NORMAL` (it was opened at FULL).
-    let mut relaxed = false;
     while let Some(job) = rx.blocking_recv() {
         batch.push(job);
         take_waiting(&mut rx, &mut batch);
@@ -589,9 +657,14 @@ fn run_writer(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Box<dyn Job
         let want_relaxed = batch
             .iter()
             .all(|job| job.durability() == Durability::Relaxed);
+        let mut writer = shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let WriterConn { conn, relaxed } = &mut *writer;
         // `synchronous` cannot change inside a transaction: set it before BEGIN.
-        let commit = set_synchronous(&conn, &mut relaxed, want_relaxed)
-            .and_then(|()| commit_batch(&mut conn, &mut batch));
+        let commit = set_synchronous(conn, relaxed, want_relaxed)
+            .and_then(|()| commit_batch(conn, &mut batch));
+        drop(writer);
         for job in batch.drain(..) {
             job.finish(
                 commit
@@ -889,6 +962,46 @@ mod tests {
         held.unwrap();
         assert_eq!((relaxed, full), (2, 2));
         assert_eq!(synchronous(store, Durability::Relaxed).await, 1);
+    }
+
+    /// A relaxed write commits in the calling thread when the writer connection is free, and
+    /// queues behind a batch in progress; a durable write always goes to the writer thread
+    /// (group commit).
+    #[tokio::test]
+    async fn relaxed_writes_commit_in_the_calling_thread_when_the_writer_is_free() {
+        let dir = mayfly_testkit::temp_dir();
+        let store = Store::open(&DbConfig::sqlite(&dir.path().join("s.sqlite")))
+            .await
+            .unwrap();
+        let writer = Some("mayfly-store-writer".to_owned());
+        assert_ne!(thread_of(&store, Durability::Relaxed).await, writer);
+        assert_eq!(thread_of(&store, Durability::Full).await, writer);
+        let hold = store.write(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Box::pin(async { Ok(()) })
+        });
+        let behind = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            thread_of(&store, Durability::Relaxed).await
+        };
+        let (held, relaxed) = tokio::join!(hold, behind);
+        held.unwrap();
+        assert_eq!(relaxed, writer);
+        // A relaxed write committed in place is kept (a nonce is used once).
+        use crate::AcmeStore as _;
+        assert!(store.record_nonce_use("n".into(), i64::MAX).await.unwrap());
+        assert!(!store.record_nonce_use("n".into(), i64::MAX).await.unwrap());
+    }
+
+    /// The name of the thread a write at `durability` runs in.
+    async fn thread_of(store: &Store, durability: Durability) -> Option<String> {
+        store
+            .write_with(durability, |_| {
+                let name = std::thread::current().name().map(str::to_owned);
+                Box::pin(async move { Ok(name) })
+            })
+            .await
+            .unwrap()
     }
 
     /// Instances opening one new database together each switch it to WAL. SQLite answers a

@@ -12,14 +12,15 @@ use std::time::Duration;
 use common::TestDb;
 use mayfly_store::{
     AcmeKind, AcmeObject, AcmeStore, AuditEvent, AuditLog, CertificateRecord, CertificateStore,
-    CrlRecord, CrlStateStore, EabKey, PruneConfig, PruneReport, RegistryKind, RegistryStore,
-    RevocationRecord, RevocationStore, Store, StoreError, TokenReplay,
+    Consumed, CrlRecord, CrlStateStore, EabKey, PruneConfig, PruneReport, RegistryKind,
+    RegistryStore, RevocationRecord, RevocationStore, Store, StoreError, TokenReplay,
 };
 use mayfly_template::GoDuration;
 
 per_backend!(
     certificates,
     issuance_is_atomic,
+    an_acme_order_buys_one_certificate,
     failed_writes_spoil_no_concurrent_ones,
     same_jti_from_64_tasks_wins_once,
     same_jti_across_two_instances_wins_once,
@@ -134,6 +135,63 @@ async fn issuance_is_atomic(db: &TestDb) {
     assert!(
         store.record_token("t2".into(), FAR).await.unwrap(),
         "t2 must still be unused"
+    );
+}
+
+/// An ACME order turns valid in its certificate's transaction, only from the revision it was
+/// read at: a second finalization of the same order stores neither its certificate nor its
+/// audit event.
+async fn an_acme_order_buys_one_certificate(db: &TestDb) {
+    let store = db.open().await;
+    let ready = AcmeObject {
+        status: "ready".into(),
+        ..object("order1", "acct1")
+    };
+    store
+        .create_object(AcmeKind::Order, ready.clone())
+        .await
+        .unwrap();
+    let valid = |serial: &str| {
+        Some(Consumed::AcmeOrder(AcmeObject {
+            status: "valid".into(),
+            data: format!(r#"{{"certificate":"{serial}"}}"#),
+            ..ready.clone()
+        }))
+    };
+    let issued = |serial: &str| AuditEvent {
+        at: 1_700_000_000,
+        event: "issue".into(),
+        serial: Some(serial.into()),
+        subject: None,
+        provisioner: Some("acme".into()),
+        detail: String::new(),
+    };
+    store
+        .record_issued(valid("0a"), cert("0a", FAR), issued("0a"))
+        .await
+        .unwrap();
+    let order = store.object(AcmeKind::Order, "order1").await.unwrap();
+    let order = order.unwrap();
+    assert_eq!((order.status.as_str(), order.revision), ("valid", 2));
+    assert!(order.data.contains("0a"), "{}", order.data);
+
+    let err = store
+        .record_issued(valid("0b"), cert("0b", FAR), issued("0b"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Changed { key, .. } if key == "order1"),
+        "{err}"
+    );
+    assert_eq!(store.certificate("0b").await.unwrap(), None);
+    let events = store.audit_since(0, 100).await.unwrap();
+    let serials: Vec<_> = events.iter().map(|(_, e)| e.serial.as_deref()).collect();
+    assert_eq!(serials, [Some("0a")]);
+    let order = store.object(AcmeKind::Order, "order1").await.unwrap();
+    assert_eq!(
+        order.unwrap().revision,
+        2,
+        "the order was not written again"
     );
 }
 

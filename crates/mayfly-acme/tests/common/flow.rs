@@ -58,6 +58,8 @@ pub async fn authorize(client: &Client, responders: &Responders, order: &Value, 
         let chall_path = client.path_of(chall["url"].as_str().unwrap());
         let started = client.post(&chall_path, Some(json!({}))).await;
         assert_eq!(started.status, 200, "{}", started.json);
+        // The answer waits for the first check, which succeeds at once here.
+        assert_eq!(started.json["status"], "valid", "{}", started.json);
         assert!(started.raw.header("Link").is_some());
         let done = client.poll(&authz_path).await;
         assert_eq!(done.json["status"], "valid", "{}", done.json);
