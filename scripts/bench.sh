@@ -44,6 +44,9 @@ build() {   # release-build these packages (skipped with BENCH_NO_BUILD=1: use w
   [ "${BENCH_NO_BUILD:-0}" = 1 ] && return
   log "building $* (release)"
   cargo build -q --release $(printf -- '-p %s ' "$@") --manifest-path "$ROOT/Cargo.toml"
+  # Write the build's hundreds of MB back now: writeback during a run stalls every fsync
+  # (an ACME run right after a build showed a p99 of 35 ms against 9 ms a minute later).
+  sync
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

@@ -89,6 +89,13 @@ impl AcmeService {
         let payload = r.json()?;
         let name = &r.provisioner.name;
         if let Some((object, account)) = self.account_by_thumbprint(&thumbprint, name).await? {
+            // RFC 8555 section 7.3.6: a deactivated account's requests are unauthorized.
+            if object.status != "valid" {
+                return Err(AcmeError::unauthorized(format!(
+                    "the account with this key is {}",
+                    object.status
+                )));
+            }
             let url = r.url_of(&format!("/account/{}", object.id));
             return Ok(AcmeHttpResponse::json(
                 200,

@@ -68,6 +68,12 @@ impl AcmeService {
                 .map(parse_rfc3339)
                 .transpose()
         };
+        // Refuse now the names finalize could never issue, before any challenge is solved.
+        let sans: Vec<_> = identifiers.iter().map(Identifier::to_san).collect();
+        self.inner
+            .authority
+            .check_acme_identifiers(&r.provisioner.name, &sans)
+            .map_err(|e| AcmeError::new(ProblemKind::RejectedIdentifier, e.to_string()))?;
         let (not_before, not_after) = (time_field("notBefore")?, time_field("notAfter")?);
         // Refuse now what finalize could never issue (RFC 8555 section 7.4).
         self.inner

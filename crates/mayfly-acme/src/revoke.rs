@@ -1,12 +1,15 @@
-//! revokeCert (RFC 8555 §7.6): by the account that ordered the certificate, or by a JWS
-//! signed with the certificate's own key.
+//! revokeCert (RFC 8555 §7.6): by the account that ordered the certificate, by an account
+//! holding a valid, unexpired authorization for every name of the certificate (DNS names
+//! and IP addresses, a wildcard name covered only by its wildcard authorization), or by a
+//! JWS signed with the certificate's own key.
 
 use mayfly_authority::{RevokeAuth, RevokeRequest};
 use mayfly_store::{AcmeKind, AcmeStore, CertificateStore, RevocationStore};
+use mayfly_template::Certificate;
 use serde_json::Value;
 
 use crate::error::{AcmeError, ProblemKind};
-use crate::model::{OrderDoc, doc};
+use crate::model::{AuthzDoc, OrderDoc, doc};
 use crate::service::{AcmeHttpResponse, AcmeService, Request};
 
 impl AcmeService {
@@ -67,12 +70,12 @@ impl AcmeService {
                     let order: OrderDoc = doc(&order)?;
                     owns |= order.certificate.as_deref() == Some(serial.as_str());
                 }
-                if !owns {
-                    return Err(AcmeError::unauthorized(
-                        "the account did not order this certificate",
-                    ));
+                if owns {
+                    format!("acme account {}", account.id)
+                } else {
+                    self.authorized_for_every_name(&account.id, &cert).await?;
+                    format!("acme account {} (authorized for every name)", account.id)
                 }
-                format!("acme account {}", account.id)
             }
             (None, None) => return Err(AcmeError::malformed("revokeCert must be signed")),
         };
@@ -90,5 +93,41 @@ impl AcmeService {
             headers: Vec::new(),
             body: Vec::new(),
         })
+    }
+
+    /// Checks that `account` holds a valid, unexpired authorization for every name of
+    /// `cert` (compared as the identifiers' SANs, so `*.a.test` only covers `*.a.test`);
+    /// otherwise the `unauthorized` error names the first name it lacks.
+    async fn authorized_for_every_name(
+        &self,
+        account: &str,
+        cert: &Certificate,
+    ) -> Result<(), AcmeError> {
+        let sans = mayfly_template::certificate_sans(cert)
+            .map_err(|e| AcmeError::malformed(format!("certificate: {e}")))?;
+        // A certificate without names would be covered vacuously.
+        if sans.is_empty() {
+            return Err(AcmeError::unauthorized(
+                "the account did not order this certificate, which names no identifier",
+            ));
+        }
+        let now = crate::service::now();
+        let mut authorized = Vec::new();
+        for object in self
+            .store()
+            .objects_of(AcmeKind::Authorization, account)
+            .await?
+        {
+            if object.status == "valid" && object.expires_at > now {
+                authorized.push(doc::<AuthzDoc>(&object)?.identifier.to_san());
+            }
+        }
+        match sans.iter().find(|san| !authorized.contains(san)) {
+            None => Ok(()),
+            Some(san) => Err(AcmeError::unauthorized(format!(
+                "the account did not order this certificate and holds no valid authorization for {}",
+                san.to_json()
+            ))),
+        }
     }
 }

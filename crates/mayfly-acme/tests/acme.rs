@@ -301,6 +301,10 @@ async fn a_validation_a_stopped_ca_left_processing_is_resumed_and_a_running_one_
     let still = client.post(&running.0, None).await;
     assert_eq!(still.json["status"], "pending", "{}", still.json);
     assert_eq!(still.json["challenges"][0]["status"], "processing");
+    let chall_url = still.json["challenges"][0]["url"].as_str().unwrap();
+    let chall = client.post(&client.path_of(chall_url), None).await;
+    assert_eq!(chall.json["status"], "processing", "{}", chall.json);
+    assert_eq!(chall.raw.header("Retry-After"), Some("1"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -607,7 +611,18 @@ async fn a_deactivated_account_can_no_longer_order() {
             Some(json!({"identifiers": ids(&["x.example.test"])})),
         )
         .await;
-    assert_eq!(refused.problem(), format!("{URN}unauthorized"));
+    assert_eq!(refused.problem(), format!("{URN}unauthorized")); // Registering again with its key finds the account deactivated (RFC 8555 §7.3.6).
+    let mut same_key = client.on(ca.service.clone());
+    same_key.kid = None;
+    let again = same_key
+        .post("/new-account", Some(json!({"termsOfServiceAgreed": true})))
+        .await;
+    assert_eq!(
+        again.problem(),
+        format!("{URN}unauthorized"),
+        "{}",
+        again.json
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -717,4 +732,181 @@ async fn sixty_four_concurrent_orders_on_one_account_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_concurrent_orders_on_one_account_postgres() {
     concurrent_orders(Db::Postgres).await;
+}
+
+/// RFC 8555 §7.6 (3): an account that did not order a certificate may revoke it once it
+/// holds valid authorizations for every one of its names, and not for only some of them
+/// (a wildcard name is covered by the wildcard's authorization only).
+#[tokio::test]
+async fn revoke_cert_by_account_authorized_for_every_name() {
+    use mayfly_store::RevocationStore as _;
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut owner = ca.client("acme");
+    owner.register().await;
+    let one = issue(&owner, &ca.responders, &["shared.example.test"], "http-01").await;
+    let two = issue(
+        &owner,
+        &ca.responders,
+        &["pair1.example.test", "pair2.example.test"],
+        "http-01",
+    )
+    .await;
+    let wild = issue(&owner, &ca.responders, &["*.wild.example.test"], "dns-01").await;
+    let der_of = |pem: &str| {
+        let first = pem
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .next()
+            .unwrap();
+        mayfly_template::certificate_to_der(&mayfly_template::parse_certificate_pem(first).unwrap())
+            .unwrap()
+    };
+    let serial_of = |der: &[u8]| {
+        mayfly_authority::serial_hex(&mayfly_template::parse_certificate_der(der).unwrap())
+    };
+    let mut other = ca.client("acme");
+    other.register().await;
+    let other_id = other.kid.as_deref().unwrap().rsplit('/').next().unwrap();
+    // Authorizes `names` on `other`'s own order, without finalizing it.
+    let authorize_names = async |names: &[&str], challenge: &str| {
+        let created = other
+            .post("/new-order", Some(json!({"identifiers": ids(names)})))
+            .await;
+        assert_eq!(created.status, 201, "{}", created.json);
+        authorize(&other, &ca.responders, &created.json, challenge).await;
+    };
+    let refused = async |der: &[u8], missing: &str| {
+        let body = json!({"certificate": common::client::b64(der)});
+        let reply = other.post("/revoke-cert", Some(body)).await;
+        assert_eq!(reply.status, 403, "{}", reply.json);
+        assert_eq!(reply.problem(), format!("{URN}unauthorized"));
+        let detail = reply.json["detail"].as_str().unwrap();
+        assert!(detail.contains(missing), "{detail}");
+        let serial = serial_of(der);
+        let record = ca.authority.store().revocation(&serial).await.unwrap();
+        assert!(record.is_none(), "{serial} was revoked");
+    };
+
+    // Without any authorization: refused.
+    let der = der_of(&one.chain_pem);
+    refused(&der, "shared.example.test").await;
+    // With a valid authorization for its only name: revoked.
+    authorize_names(&["shared.example.test"], "http-01").await;
+    let body = json!({"certificate": common::client::b64(&der), "reason": 4});
+    let revoked = other.post("/revoke-cert", Some(body.clone())).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.json);
+    let record = ca
+        .authority
+        .store()
+        .revocation(&serial_of(&der))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.reason, 4);
+    assert_eq!(
+        record.revoked_by,
+        format!("acme account {other_id} (authorized for every name)")
+    );
+    assert_eq!(
+        other.post("/revoke-cert", Some(body)).await.problem(),
+        format!("{URN}alreadyRevoked")
+    );
+
+    // Authorized for one of two names: refused, naming the other.
+    let der = der_of(&two.chain_pem);
+    authorize_names(&["pair1.example.test"], "http-01").await;
+    refused(&der, "pair2.example.test").await;
+    // For both: revoked.
+    authorize_names(&["pair2.example.test"], "http-01").await;
+    let body = json!({"certificate": common::client::b64(&der)});
+    let revoked = other.post("/revoke-cert", Some(body)).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.json);
+
+    // The base name's authorization does not cover the wildcard; the wildcard's does.
+    let der = der_of(&wild.chain_pem);
+    authorize_names(&["wild.example.test"], "http-01").await;
+    refused(&der, "*.wild.example.test").await;
+    authorize_names(&["*.wild.example.test"], "dns-01").await;
+    let body = json!({"certificate": common::client::b64(&der)});
+    let revoked = other.post("/revoke-cert", Some(body)).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_order_refuses_names_outside_the_policy_before_any_challenge() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("restricted");
+    client.register().await;
+    let refused = client
+        .post(
+            "/new-order",
+            Some(json!({"identifiers": ids(&["a.allowed.test", "b.other.test"])})),
+        )
+        .await;
+    assert_eq!(refused.problem(), format!("{URN}rejectedIdentifier"));
+    let detail = refused.json["detail"].as_str().unwrap();
+    assert!(detail.contains("b.other.test"), "{detail}");
+    let kid = client.kid.clone().unwrap();
+    let list = client
+        .post(&format!("{}/orders", client.path_of(&kid)), None)
+        .await;
+    assert_eq!(list.json["orders"], json!([]), "no order was created");
+    let allowed = client
+        .post(
+            "/new-order",
+            Some(json!({"identifiers": ids(&["a.allowed.test"])})),
+        )
+        .await;
+    assert_eq!(allowed.status, 201, "{}", allowed.json);
+}
+
+/// RFC 8738: an IP identifier never goes into the subject CN, even when the provisioner's
+/// template would put it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_cannot_put_an_ip_address_in_the_common_name() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("ip-cn");
+    client.register().await;
+    let created = client
+        .post(
+            "/new-order",
+            Some(json!({"identifiers": ids(&["127.0.0.1"])})),
+        )
+        .await;
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+    let order_path = client.path_of(created.location.as_deref().unwrap());
+    let key = PrivateKey::generate(KeyType::default()).unwrap();
+    let csr = mayfly_template::build_request("", &[mayfly_template::San::guess("127.0.0.1")], &key)
+        .unwrap();
+    let fin = client
+        .post(
+            &format!("{order_path}/finalize"),
+            Some(json!({"csr": common::client::b64(&csr)})),
+        )
+        .await;
+    assert_eq!(
+        fin.problem(),
+        format!("{URN}rejectedIdentifier"),
+        "{}",
+        fin.json
+    );
+    assert!(
+        fin.json["detail"].as_str().unwrap().contains("IP address"),
+        "{}",
+        fin.json
+    );
+    assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_nonce_answers_head_and_get_uncached() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let client = ca.client("acme");
+    for (method, status) in [("HEAD", 200), ("GET", 204)] {
+        let reply = client.raw(method, "/new-nonce", Vec::new()).await;
+        assert_eq!(reply.status, status, "{method}");
+        assert_eq!(reply.header("Cache-Control"), Some("no-store"), "{method}");
+        assert!(reply.header("Replay-Nonce").is_some(), "{method}");
+        let index = format!("<{}/directory>;rel=\"index\"", client.base());
+        assert_eq!(reply.header("Link"), Some(index.as_str()), "{method}");
+    }
 }

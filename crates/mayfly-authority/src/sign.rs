@@ -1,5 +1,6 @@
 //! `Authority::sign`: the path of one certificate (see docs/architecture.md).
 
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -548,6 +549,19 @@ impl Authority {
         .await
     }
 
+    /// Checks an ACME order's identifiers against the authority's and the provisioner's name
+    /// policies, so that newOrder refuses what finalize could never issue
+    /// ([`AuthorityError::Forbidden`] naming the name).
+    pub fn check_acme_identifiers(
+        &self,
+        provisioner_name: &str,
+        identifiers: &[San],
+    ) -> Result<(), AuthorityError> {
+        let state = self.state()?;
+        let provisioner = acme_provisioner(&state, provisioner_name)?;
+        check_policies(&state, &provisioner, None, identifiers)
+    }
+
     /// Checks an ACME order's requested validity window against the provisioner's claims,
     /// so that newOrder refuses what finalize could never issue.
     pub fn check_acme_validity(
@@ -621,6 +635,12 @@ impl Authority {
             )));
         }
         let cn = Some(profile.subject.common_name.clone()).filter(|cn| !cn.is_empty());
+        if let Some(ip) = cn.as_deref().filter(|cn| cn.parse::<IpAddr>().is_ok()) {
+            return Err(AuthorityError::Forbidden(format!(
+                "the common name may not be an IP address ({ip}): IP identifiers go in the \
+                 subject alternative names only"
+            )));
+        }
         check_name_syntax(cn.as_deref(), &sans)?;
         check_policies(state, provisioner, cn.as_deref(), &sans)?;
         self.sign_leaf(state, provisioner, profile, &csr, &window, &sans)

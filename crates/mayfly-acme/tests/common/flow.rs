@@ -60,7 +60,16 @@ pub async fn authorize(client: &Client, responders: &Responders, order: &Value, 
         assert_eq!(started.status, 200, "{}", started.json);
         // The answer waits for the first check, which succeeds at once here.
         assert_eq!(started.json["status"], "valid", "{}", started.json);
-        assert!(started.raw.header("Link").is_some());
+        let links: Vec<&str> = started
+            .raw
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "Link")
+            .map(|(_, value)| value.as_str())
+            .collect();
+        let up = format!("<{}{authz_path}>;rel=\"up\"", client.base());
+        let index = format!("<{}/directory>;rel=\"index\"", client.base());
+        assert_eq!(links, [up.as_str(), index.as_str()]);
         let done = client.poll(&authz_path).await;
         assert_eq!(done.json["status"], "valid", "{}", done.json);
     }

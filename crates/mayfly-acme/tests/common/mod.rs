@@ -86,6 +86,13 @@ impl Ca {
                  "policy": {"x509": {"allowWildcardNames": true}}},
                 {"type": "ACME", "name": "eab", "requireEAB": true, "validation": validation},
                 {"type": "ACME", "name": "http-only", "challenges": ["http-01"], "validation": validation},
+                // Names under allowed.test only: newOrder refuses the others.
+                {"type": "ACME", "name": "restricted", "challenges": ["http-01"], "validation": validation,
+                 "policy": {"x509": {"allow": {"dns": ["*.allowed.test"]}}}},
+                // A template that would put the first identifier (an IP address here) in the CN.
+                {"type": "ACME", "name": "ip-cn", "challenges": ["http-01"], "validation": validation,
+                 "options": {"x509": {"template":
+                    "{\"subject\": {\"commonName\": {{ toJson (index .SANs 0).value }}}, \"sans\": {{ toJson .SANs }}}"}}},
             ]},
         });
         let config = CaConfig::from_json(&config.to_string()).unwrap();
