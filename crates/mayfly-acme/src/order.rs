@@ -475,6 +475,9 @@ impl AcmeService {
     ) -> Result<AcmeHttpResponse, AcmeError> {
         let object = self.owned(r, AcmeKind::Order, id).await?;
         let order: OrderDoc = doc(&object)?;
+        if order.provisioner != r.provisioner.name {
+            return Err(AcmeError::not_found(format!("no such order {id:?}")));
+        }
         let serial = order
             .certificate
             .ok_or_else(|| AcmeError::not_found("the order has no certificate yet"))?;

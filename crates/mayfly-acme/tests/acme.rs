@@ -166,12 +166,15 @@ async fn a_wrong_http01_answer_makes_the_authorization_and_order_invalid() {
         chall["token"].as_str().unwrap(),
         "not-the-key-authorization",
     );
-    client
+    let answered = client
         .post(
             &client.path_of(chall["url"].as_str().unwrap()),
             Some(json!({})),
         )
         .await;
+    // The first check failed and retries remain: the answer does not wait for them.
+    assert_eq!(answered.json["status"], "processing", "{}", answered.json);
+    assert_eq!(answered.raw.header("Retry-After"), Some("1"));
     let done = client.poll(&authz_path).await;
     assert_eq!(done.json["status"], "invalid");
     assert_eq!(
@@ -909,4 +912,35 @@ async fn new_nonce_answers_head_and_get_uncached() {
         let index = format!("<{}/directory>;rel=\"index\"", client.base());
         assert_eq!(reply.header("Link"), Some(index.as_str()), "{method}");
     }
+}
+
+/// A challenge whose first check fails is checked again in the background, and turns valid
+/// once the client's responder answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_check_is_retried_until_the_answer_is_there() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("http-only");
+    client.register().await;
+    let created = client
+        .post(
+            "/new-order",
+            Some(json!({"identifiers": ids(&["late.example.test"])})),
+        )
+        .await;
+    let authz_path = client.path_of(created.json["authorizations"][0].as_str().unwrap());
+    let authz = client.post(&authz_path, None).await;
+    let chall = &authz.json["challenges"][0];
+    let token = chall["token"].as_str().unwrap();
+    // Nothing is served for the token yet: the first check gets a 404.
+    let answered = client
+        .post(
+            &client.path_of(chall["url"].as_str().unwrap()),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(answered.json["status"], "processing", "{}", answered.json);
+    ca.responders
+        .set_http(token, &client.key_authorization(token));
+    let done = client.poll(&authz_path).await;
+    assert_eq!(done.json["status"], "valid", "{}", done.json);
 }
