@@ -63,7 +63,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crypto(CryptoCommand::Jwt(command)) => crypto_jose::jwt(command),
         Command::Certificate(command) => certificate::run(command),
         Command::Ca(command) => ca::run(command),
-        // (more dispatch arms are added here)
     }
 }
 

@@ -54,8 +54,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// ACME nonce uses ([`crate::AcmeStore::record_nonce_use`]) and the transient steps of ACME
 /// orders and authorizations ([`crate::AcmeStore`]) are the exceptions: they are written with
 /// [`Durability::Relaxed`], which survives a process crash but not an OS crash. Such a write
-/// waits for no disk, so when the writer connection is free it commits in the calling thread
-/// (tens of microseconds) rather than hand over to the writer thread and back.
+/// waits for no disk: when the writer connection is free it commits in the calling thread
+/// (tens of microseconds) rather than hand over to the writer thread and back, and when it is
+/// queued the writer commits it apart from the durable writes, without their fsync.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -632,12 +633,12 @@ fn begin_without_waiting(conn: &rusqlite::Connection) -> bool {
     began && restored
 }
 
-/// The SQLite writer thread: takes every write waiting, commits them in one transaction,
-/// until every [`Store`] handle is gone.
+/// The SQLite writer thread: takes every write waiting and commits them, the relaxed ones in
+/// one transaction and the durable ones in another, until every [`Store`] handle is gone.
 ///
-/// A batch made only of [`Durability::Relaxed`] writes commits with `synchronous=NORMAL`;
-/// the connection is set back to `FULL` before the next batch holding a durable write (and
-/// that batch fails if it cannot be), so no durable write ever commits at NORMAL.
+/// The [`Durability::Relaxed`] writes commit with `synchronous=NORMAL`; the connection is set
+/// back to `FULL` before the durable writes' commit (which fails if it cannot be), so no
+/// durable write ever commits at NORMAL.
 fn run_writer(shared: &Mutex<WriterConn>, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_len = 1;
@@ -654,25 +655,37 @@ fn run_writer(shared: &Mutex<WriterConn>, mut rx: mpsc::Receiver<Box<dyn Job>>) 
             take_waiting(&mut rx, &mut batch);
         }
         last_len = batch.len();
-        let want_relaxed = batch
-            .iter()
-            .all(|job| job.durability() == Durability::Relaxed);
-        let mut writer = shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let WriterConn { conn, relaxed } = &mut *writer;
-        // `synchronous` cannot change inside a transaction: set it before BEGIN.
-        let commit = set_synchronous(conn, relaxed, want_relaxed)
-            .and_then(|()| commit_batch(conn, &mut batch));
-        drop(writer);
-        for job in batch.drain(..) {
-            job.finish(
-                commit
-                    .as_ref()
-                    .map(|_| ())
-                    .map_err(|m| StoreError::Commit(m.clone())),
-            );
+        // The relaxed writes first, in a commit of their own that waits for no disk: none
+        // of them waits for the durable writes' fsync.
+        let (relaxed, durable): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .partition(|job| job.durability() == Durability::Relaxed);
+        for (jobs, want_relaxed) in [(relaxed, true), (durable, false)] {
+            if !jobs.is_empty() {
+                commit_and_finish(shared, jobs, want_relaxed);
+            }
         }
+    }
+}
+
+/// Commits `jobs` in one transaction at `synchronous=NORMAL` (`want_relaxed`) or FULL, and
+/// hands each its result.
+fn commit_and_finish(shared: &Mutex<WriterConn>, mut jobs: Vec<Box<dyn Job>>, want_relaxed: bool) {
+    let mut writer = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let WriterConn { conn, relaxed } = &mut *writer;
+    // `synchronous` cannot change inside a transaction: set it before BEGIN.
+    let commit =
+        set_synchronous(conn, relaxed, want_relaxed).and_then(|()| commit_batch(conn, &mut jobs));
+    drop(writer);
+    for job in jobs {
+        job.finish(
+            commit
+                .as_ref()
+                .map(|_| ())
+                .map_err(|m| StoreError::Commit(m.clone())),
+        );
     }
 }
 
@@ -938,13 +951,14 @@ mod tests {
             ("wal", 2, i64::from(BUSY_TIMEOUT_MS))
         );
 
-        // A batch of relaxed writes only commits at NORMAL (1); the next durable write is at
-        // FULL (2) again, and a relaxed write sharing a batch with a durable one stays FULL.
+        // A relaxed write commits at NORMAL (1); the next durable write is at FULL (2) again,
+        // and relaxed and durable writes queued together still commit apart, each at its own
+        // level.
         assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
         assert_eq!(synchronous(&store, Durability::Relaxed).await, 1);
         assert_eq!(synchronous(&store, Durability::Full).await, 2);
-        // A first write holds the writer thread while the two queue behind it, so that they
-        // share the next batch.
+        // A first write holds the writer thread while the two queue behind it: the writer
+        // takes them together.
         let hold = store.write(|_| {
             std::thread::sleep(Duration::from_millis(300));
             Box::pin(async { Ok(()) })
@@ -960,7 +974,7 @@ mod tests {
             queue_behind(Durability::Full)
         );
         held.unwrap();
-        assert_eq!((relaxed, full), (2, 2));
+        assert_eq!((relaxed, full), (1, 2));
         assert_eq!(synchronous(store, Durability::Relaxed).await, 1);
     }
 
