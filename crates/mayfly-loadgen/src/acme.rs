@@ -79,17 +79,8 @@ async fn bench(settings: &Settings) -> Result<(), Error> {
     let thumbprint = jwk.thumbprint().map_err(mayfly_jwt::Error::from)?;
     let jwk: Value =
         serde_json::from_str(&jwk.to_json().map_err(mayfly_jwt::Error::from)?).map_err(acme_err)?;
-    if settings.http_port != 0 {
-        let listener = TcpListener::bind(("127.0.0.1", settings.http_port))
-            .await
-            .map_err(|e| acme_err(format!("http-01 responder: {e}")))?;
-        tokio::spawn(serve_http01(listener, Arc::from(thumbprint.as_str())));
-    }
-    if settings.dns_port != 0 {
-        let socket = UdpSocket::bind(("127.0.0.1", settings.dns_port))
-            .await
-            .map_err(|e| acme_err(format!("DNS responder: {e}")))?;
-        tokio::spawn(serve_dns(socket));
+    if settings.http_port != 0 || settings.dns_port != 0 {
+        start_responders(settings, Arc::from(thumbprint.as_str()))?;
     }
     let origin = Origin::parse(&settings.directory, &settings.ca_file)?;
     let mut first = Conn::new(Arc::clone(&origin));
@@ -527,6 +518,47 @@ impl Conn {
         }
         Ok(())
     }
+}
+
+/// Starts the challenge side (the http-01 and DNS responders of `settings`) on a thread and
+/// runtime of its own: the client's web server and DNS are other machines in real life, and
+/// must not wait behind the order loops' work to answer the server's validation.
+fn start_responders(settings: &Settings, thumbprint: Arc<str>) -> Result<(), Error> {
+    let (http_port, dns_port) = (settings.http_port, settings.dns_port);
+    let http = (http_port != 0)
+        .then(|| std::net::TcpListener::bind(("127.0.0.1", http_port)))
+        .transpose()
+        .map_err(|e| acme_err(format!("http-01 responder: {e}")))?;
+    let dns = (dns_port != 0)
+        .then(|| std::net::UdpSocket::bind(("127.0.0.1", dns_port)))
+        .transpose()
+        .map_err(|e| acme_err(format!("DNS responder: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io(Path::new("tokio runtime"), e))?;
+    std::thread::Builder::new()
+        .name("responders".into())
+        .spawn(move || {
+            let served = runtime.block_on(async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                if let Some(listener) = http {
+                    listener.set_nonblocking(true)?;
+                    tasks.spawn(serve_http01(TcpListener::from_std(listener)?, thumbprint));
+                }
+                if let Some(socket) = dns {
+                    socket.set_nonblocking(true)?;
+                    tasks.spawn(serve_dns(UdpSocket::from_std(socket)?));
+                }
+                tasks.join_all().await;
+                Ok::<_, std::io::Error>(())
+            });
+            if let Err(e) = served {
+                eprintln!("mayfly-loadgen: the challenge responders stopped: {e}");
+            }
+        })
+        .map_err(|e| acme_err(format!("responder thread: {e}")))?;
+    Ok(())
 }
 
 /// Answers every `GET /.well-known/acme-challenge/{token}` with `{token}.{thumbprint}`.
