@@ -7,6 +7,7 @@ mod common;
 
 use std::process::Command;
 
+use common::client::Reply;
 use common::flow::{authorize, ids, issue, issue_order};
 use common::{Ca, Client, Db};
 use mayfly_keys::{KeyType, PrivateKey};
@@ -143,19 +144,29 @@ async fn tls_alpn01_checks_the_acme_identifier_certificate() {
     openssl_verify(&ca, &issued.chain_pem, "tlsalpn");
 }
 
+/// A client registered with `provisioner` and its new order for `names`.
+async fn new_order(ca: &Ca, provisioner: &str, names: &[&str]) -> (Client, Reply) {
+    let mut client = ca.client(provisioner);
+    client.register().await;
+    let created = client
+        .post("/new-order", Some(json!({"identifiers": ids(names)})))
+        .await;
+    (client, created)
+}
+
+/// A registered `http-only` client with a new order for `name`: the order, the path of its
+/// authorization and that authorization as fetched.
+async fn http_only_order(ca: &Ca, name: &str) -> (Client, Reply, String, Reply) {
+    let (client, created) = new_order(ca, "http-only", &[name]).await;
+    let authz_path = client.path_of(created.json["authorizations"][0].as_str().unwrap());
+    let authz = client.post(&authz_path, None).await;
+    (client, created, authz_path, authz)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_http01_answer_makes_the_authorization_and_order_invalid() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("http-only");
-    client.register().await;
-    let created = client
-        .post(
-            "/new-order",
-            Some(json!({"identifiers": ids(&["bad.example.test"])})),
-        )
-        .await;
-    let authz_path = client.path_of(created.json["authorizations"][0].as_str().unwrap());
-    let authz = client.post(&authz_path, None).await;
+    let (client, created, authz_path, authz) = http_only_order(&ca, "bad.example.test").await;
     let chall = &authz.json["challenges"][0];
     assert_eq!(
         authz.json["challenges"].as_array().unwrap().len(),
@@ -223,14 +234,7 @@ fn last_segment(path: &str) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_finalizations_racing_on_one_order_issue_one_certificate() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("acme");
-    client.register().await;
-    let created = client
-        .post(
-            "/new-order",
-            Some(json!({"identifiers": ids(&["race.example.test"])})),
-        )
-        .await;
+    let (client, created) = new_order(&ca, "acme", &["race.example.test"]).await;
     authorize(&client, &ca.responders, &created.json, "http-01").await;
     let order_path = client.path_of(created.location.as_deref().unwrap());
     let store = ca.authority.store();
@@ -628,6 +632,16 @@ async fn a_deactivated_account_can_no_longer_order() {
     );
 }
 
+/// The DER of the first certificate (the leaf) of a PEM chain.
+fn leaf_der(pem: &str) -> Vec<u8> {
+    let first = pem
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap();
+    mayfly_template::certificate_to_der(&mayfly_template::parse_certificate_pem(first).unwrap())
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoke_cert_by_account_and_by_certificate_key() {
     let ca = Ca::new(Db::Sqlite).await;
@@ -635,18 +649,10 @@ async fn revoke_cert_by_account_and_by_certificate_key() {
     client.register().await;
     let a = issue(&client, &ca.responders, &["r1.example.test"], "http-01").await;
     let b = issue(&client, &ca.responders, &["r2.example.test"], "http-01").await;
-    let der_of = |pem: &str| {
-        let first = pem
-            .split_inclusive("-----END CERTIFICATE-----\n")
-            .next()
-            .unwrap();
-        mayfly_template::certificate_to_der(&mayfly_template::parse_certificate_pem(first).unwrap())
-            .unwrap()
-    };
     // Another account may not revoke it.
     let mut stranger = ca.client("acme");
     stranger.register().await;
-    let body = json!({"certificate": common::client::b64(&der_of(&a.chain_pem)), "reason": 1});
+    let body = json!({"certificate": common::client::b64(&leaf_der(&a.chain_pem)), "reason": 1});
     assert_eq!(
         stranger
             .post("/revoke-cert", Some(body.clone()))
@@ -663,12 +669,12 @@ async fn revoke_cert_by_account_and_by_certificate_key() {
     );
     // The certificate's own key may (JWS with jwk).
     let by_key = Client::new(ca.service.clone(), "acme", b.key);
-    let body = json!({"certificate": common::client::b64(&der_of(&b.chain_pem)), "reason": 7});
+    let body = json!({"certificate": common::client::b64(&leaf_der(&b.chain_pem)), "reason": 7});
     assert_eq!(
         by_key.post("/revoke-cert", Some(body)).await.problem(),
         format!("{URN}badRevocationReason")
     );
-    let body = json!({"certificate": common::client::b64(&der_of(&b.chain_pem))});
+    let body = json!({"certificate": common::client::b64(&leaf_der(&b.chain_pem))});
     let revoked = by_key.post("/revoke-cert", Some(body)).await;
     assert_eq!(revoked.status, 200, "{}", revoked.json);
     // The CRL lists both.
@@ -755,14 +761,6 @@ async fn revoke_cert_by_account_authorized_for_every_name() {
     )
     .await;
     let wild = issue(&owner, &ca.responders, &["*.wild.example.test"], "dns-01").await;
-    let der_of = |pem: &str| {
-        let first = pem
-            .split_inclusive("-----END CERTIFICATE-----\n")
-            .next()
-            .unwrap();
-        mayfly_template::certificate_to_der(&mayfly_template::parse_certificate_pem(first).unwrap())
-            .unwrap()
-    };
     let serial_of = |der: &[u8]| {
         mayfly_authority::serial_hex(&mayfly_template::parse_certificate_der(der).unwrap())
     };
@@ -790,7 +788,7 @@ async fn revoke_cert_by_account_authorized_for_every_name() {
     };
 
     // Without any authorization: refused.
-    let der = der_of(&one.chain_pem);
+    let der = leaf_der(&one.chain_pem);
     refused(&der, "shared.example.test").await;
     // With a valid authorization for its only name: revoked.
     authorize_names(&["shared.example.test"], "http-01").await;
@@ -815,36 +813,30 @@ async fn revoke_cert_by_account_authorized_for_every_name() {
     );
 
     // Authorized for one of two names: refused, naming the other.
-    let der = der_of(&two.chain_pem);
+    let der = leaf_der(&two.chain_pem);
     authorize_names(&["pair1.example.test"], "http-01").await;
     refused(&der, "pair2.example.test").await;
+    let revokes = async |der: &[u8]| {
+        let body = json!({"certificate": common::client::b64(der)});
+        let revoked = other.post("/revoke-cert", Some(body)).await;
+        assert_eq!(revoked.status, 200, "{}", revoked.json);
+    };
     // For both: revoked.
     authorize_names(&["pair2.example.test"], "http-01").await;
-    let body = json!({"certificate": common::client::b64(&der)});
-    let revoked = other.post("/revoke-cert", Some(body)).await;
-    assert_eq!(revoked.status, 200, "{}", revoked.json);
+    revokes(&der).await;
 
     // The base name's authorization does not cover the wildcard; the wildcard's does.
-    let der = der_of(&wild.chain_pem);
+    let der = leaf_der(&wild.chain_pem);
     authorize_names(&["wild.example.test"], "http-01").await;
     refused(&der, "*.wild.example.test").await;
     authorize_names(&["*.wild.example.test"], "dns-01").await;
-    let body = json!({"certificate": common::client::b64(&der)});
-    let revoked = other.post("/revoke-cert", Some(body)).await;
-    assert_eq!(revoked.status, 200, "{}", revoked.json);
+    revokes(&der).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_order_refuses_names_outside_the_policy_before_any_challenge() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("restricted");
-    client.register().await;
-    let refused = client
-        .post(
-            "/new-order",
-            Some(json!({"identifiers": ids(&["a.allowed.test", "b.other.test"])})),
-        )
-        .await;
+    let (client, refused) = new_order(&ca, "restricted", &["a.allowed.test", "b.other.test"]).await;
     assert_eq!(refused.problem(), format!("{URN}rejectedIdentifier"));
     let detail = refused.json["detail"].as_str().unwrap();
     assert!(detail.contains("b.other.test"), "{detail}");
@@ -867,14 +859,7 @@ async fn new_order_refuses_names_outside_the_policy_before_any_challenge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_cannot_put_an_ip_address_in_the_common_name() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("ip-cn");
-    client.register().await;
-    let created = client
-        .post(
-            "/new-order",
-            Some(json!({"identifiers": ids(&["127.0.0.1"])})),
-        )
-        .await;
+    let (client, created) = new_order(&ca, "ip-cn", &["127.0.0.1"]).await;
     authorize(&client, &ca.responders, &created.json, "http-01").await;
     let order_path = client.path_of(created.location.as_deref().unwrap());
     let key = PrivateKey::generate(KeyType::default()).unwrap();
@@ -919,16 +904,7 @@ async fn new_nonce_answers_head_and_get_uncached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_first_check_is_retried_until_the_answer_is_there() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("http-only");
-    client.register().await;
-    let created = client
-        .post(
-            "/new-order",
-            Some(json!({"identifiers": ids(&["late.example.test"])})),
-        )
-        .await;
-    let authz_path = client.path_of(created.json["authorizations"][0].as_str().unwrap());
-    let authz = client.post(&authz_path, None).await;
+    let (client, _, authz_path, authz) = http_only_order(&ca, "late.example.test").await;
     let chall = &authz.json["challenges"][0];
     let token = chall["token"].as_str().unwrap();
     // Nothing is served for the token yet: the first check gets a 404.
