@@ -66,6 +66,14 @@ fn entries(openssl: &Path, crl: &Path) -> Vec<(String, String, String)> {
     out
 }
 
+/// A root and two intermediates it issued: the one `index_text` revokes, and a good one.
+fn root_with_two_intermediates(openssl: &Path, dir: &Path) -> (Issued, Issued, Issued) {
+    let ca = root(openssl, dir, "Mayfly Test Root", KeyType::default());
+    let int = issue(openssl, dir, &ca, "revoked int", "5EEDF00D", INT_EXT);
+    let good_int = issue(openssl, dir, &ca, "good int", "600D", INT_EXT);
+    (ca, int, good_int)
+}
+
 fn index_text(int: &Issued) -> String {
     format!(
         "R\t301231235959Z\t260101000000Z,keyCompromise\t{}\tunknown\t/CN=Test int\n\
@@ -88,9 +96,7 @@ fn same_entries_as_openssl_ca_gencrl_and_verifies_everywhere() {
     };
     let tmp = mayfly_testkit::temp_dir();
     let dir = tmp.path();
-    let ca = root(&openssl, dir, "Mayfly Test Root", KeyType::default());
-    let int = issue(&openssl, dir, &ca, "revoked int", "5EEDF00D", INT_EXT);
-    let good_int = issue(&openssl, dir, &ca, "good int", "600D", INT_EXT);
+    let (ca, int, good_int) = root_with_two_intermediates(&openssl, dir);
     let index_path = write_file(dir, "index.txt", index_text(&int));
     let index = Index::load(&index_path).unwrap_or_else(|e| panic!("{e}"));
 
@@ -269,9 +275,7 @@ fn root_crl_with_only_ca_certs_idp() {
     };
     let tmp = mayfly_testkit::temp_dir();
     let dir = tmp.path();
-    let ca = root(&openssl, dir, "Mayfly Test Root", KeyType::default());
-    let int = issue(&openssl, dir, &ca, "revoked int", "5EEDF00D", INT_EXT);
-    let good_int = issue(&openssl, dir, &ca, "good int", "600D", INT_EXT);
+    let (ca, int, good_int) = root_with_two_intermediates(&openssl, dir);
     let index = Index::parse(&index_text(&int)).unwrap_or_else(|e| panic!("{e}"));
     let crl = dir.join("root.crl");
     let idp = IssuingDistributionPoint {
