@@ -85,6 +85,8 @@ impl AcmeService {
             now() + i64::try_from(self.inner.options.order_lifetime.as_secs()).unwrap_or(86_400);
         let expires = rfc3339(expires_at);
         let mut authz_ids = Vec::with_capacity(identifiers.len());
+        // The order and its authorizations, created in one transaction.
+        let mut objects = Vec::with_capacity(identifiers.len() + 1);
         for identifier in &identifiers {
             let kinds = self.challenge_types(r, identifier)?;
             let authz = AuthzDoc {
@@ -103,19 +105,17 @@ impl AcmeService {
                     .collect(),
             };
             let id = crate::b64(&mayfly_keys::random_bytes::<16>());
-            self.store()
-                .create_object(
-                    AcmeKind::Authorization,
-                    AcmeObject {
-                        id: id.clone(),
-                        owner: account.id.clone(),
-                        status: "pending".into(),
-                        expires_at,
-                        data: to_data(&authz),
-                        revision: 1,
-                    },
-                )
-                .await?;
+            objects.push((
+                AcmeKind::Authorization,
+                AcmeObject {
+                    id: id.clone(),
+                    owner: account.id.clone(),
+                    status: "pending".into(),
+                    expires_at,
+                    data: to_data(&authz),
+                    revision: 1,
+                },
+            ));
             authz_ids.push(id);
         }
         let order = OrderDoc {
@@ -136,9 +136,8 @@ impl AcmeService {
             data: to_data(&order),
             revision: 1,
         };
-        self.store()
-            .create_object(AcmeKind::Order, object.clone())
-            .await?;
+        objects.push((AcmeKind::Order, object.clone()));
+        self.store().create_objects(objects).await?;
         let url = r.url_of(&format!("/order/{}", object.id));
         Ok(AcmeHttpResponse::json(201, &order_json(r, &object, &order)).with("Location", url))
     }
@@ -184,47 +183,57 @@ impl AcmeService {
             .ok_or_else(|| AcmeError::not_found(format!("no such object {id:?}")))
     }
 
-    /// Loads an order and brings its status up to date with its authorizations
-    /// (pending -> ready / invalid, expiry).
+    /// Loads an order and the status its authorizations and expiry give it now (pending ->
+    /// ready / invalid), which may not be stored yet.
+    async fn order_as_is(
+        &self,
+        r: &Request<'_>,
+        id: &str,
+    ) -> Result<(AcmeObject, OrderDoc, String), AcmeError> {
+        let object = self.owned(r, AcmeKind::Order, id).await?;
+        let order: OrderDoc = doc(&object)?;
+        if order.provisioner != r.provisioner.name {
+            return Err(AcmeError::not_found(format!("no such order {id:?}")));
+        }
+        let status = match object.status.as_str() {
+            "pending" | "ready" if object.expires_at <= now() => "invalid",
+            "pending" => {
+                let mut all_valid = true;
+                let mut any_invalid = false;
+                for authz_id in &order.authorizations {
+                    let status = self
+                        .store()
+                        .object(AcmeKind::Authorization, authz_id)
+                        .await?
+                        .map(|a| a.status);
+                    all_valid &= status.as_deref() == Some("valid");
+                    any_invalid |= matches!(
+                        status.as_deref(),
+                        Some("invalid" | "deactivated" | "revoked" | "expired") | None
+                    );
+                }
+                if any_invalid {
+                    "invalid"
+                } else if all_valid {
+                    "ready"
+                } else {
+                    "pending"
+                }
+            }
+            other => other,
+        }
+        .to_owned();
+        Ok((object, order, status))
+    }
+
+    /// Loads an order and stores its status brought up to date ([`Self::order_as_is`]).
     async fn current_order(
         &self,
         r: &Request<'_>,
         id: &str,
     ) -> Result<(AcmeObject, OrderDoc), AcmeError> {
         for _ in 0..UPDATE_RETRIES {
-            let mut object = self.owned(r, AcmeKind::Order, id).await?;
-            let order: OrderDoc = doc(&object)?;
-            if order.provisioner != r.provisioner.name {
-                return Err(AcmeError::not_found(format!("no such order {id:?}")));
-            }
-            let new_status = match object.status.as_str() {
-                "pending" | "ready" if object.expires_at <= now() => "invalid",
-                "pending" => {
-                    let mut all_valid = true;
-                    let mut any_invalid = false;
-                    for authz_id in &order.authorizations {
-                        let status = self
-                            .store()
-                            .object(AcmeKind::Authorization, authz_id)
-                            .await?
-                            .map(|a| a.status);
-                        all_valid &= status.as_deref() == Some("valid");
-                        any_invalid |= matches!(
-                            status.as_deref(),
-                            Some("invalid" | "deactivated" | "revoked" | "expired") | None
-                        );
-                    }
-                    if any_invalid {
-                        "invalid"
-                    } else if all_valid {
-                        "ready"
-                    } else {
-                        "pending"
-                    }
-                }
-                other => other,
-            }
-            .to_owned();
+            let (mut object, order, new_status) = self.order_as_is(r, id).await?;
             if new_status == object.status {
                 return Ok((object, order));
             }
@@ -258,11 +267,13 @@ impl AcmeService {
         r: &Request<'_>,
         id: &str,
     ) -> Result<AcmeHttpResponse, AcmeError> {
-        let (mut object, mut order) = self.current_order(r, id).await?;
-        if object.status != "ready" {
+        // A pending order whose authorizations are all valid goes to `valid` in the
+        // certificate's transaction without storing `ready` first.
+        let (mut object, mut order, status) = self.order_as_is(r, id).await?;
+        if status != "ready" {
             return Err(AcmeError::new(
                 ProblemKind::OrderNotReady,
-                format!("the order is {}, not ready", object.status),
+                format!("the order is {status}, not ready"),
             ));
         }
         let csr = r
@@ -441,7 +452,7 @@ impl AcmeService {
         let kind = &authz.challenges[index].kind;
         tracing::debug!(account = %account.id, authz = %object.id, kind = %kind, "validating");
         let outcome = self.spawn_validation(
-            object.id.clone(),
+            object.clone(),
             index,
             crate::service::stored_jwk(&account_doc.key)?,
             r.provisioner.validation.clone().unwrap_or_default(),

@@ -40,13 +40,13 @@ struct Check {
 }
 
 impl AcmeService {
-    /// Validates challenge `index` of authorization `authz_id` in the background and records
-    /// the outcome. The receiver gets the authorization as recorded when the validation ends
-    /// at its first check (valid, or invalid with no retry left); it is dropped unanswered
-    /// when retries go on.
+    /// Validates challenge `index` of authorization `authz` (as just stored, challenge
+    /// `processing`) in the background and records the outcome. The receiver gets the
+    /// authorization as recorded when the validation ends at its first check (valid, or
+    /// invalid with no retry left); it is dropped unanswered when retries go on.
     pub(crate) fn spawn_validation(
         &self,
-        authz_id: String,
+        authz: AcmeObject,
         index: usize,
         account_key: Jwk,
         config: AcmeValidation,
@@ -54,8 +54,9 @@ impl AcmeService {
         let service = self.clone();
         let (first, outcome) = oneshot::channel();
         tokio::spawn(async move {
+            let authz_id = authz.id.clone();
             if let Err(e) = service
-                .validate(&authz_id, index, &account_key, config, first)
+                .validate(authz, index, &account_key, config, first)
                 .await
             {
                 tracing::warn!(authz = %authz_id, "recording the validation failed: {e}");
@@ -66,18 +67,13 @@ impl AcmeService {
 
     async fn validate(
         &self,
-        authz_id: &str,
+        started: AcmeObject,
         index: usize,
         account_key: &Jwk,
         config: AcmeValidation,
         first: oneshot::Sender<(AcmeObject, AuthzDoc)>,
     ) -> Result<(), AcmeError> {
-        let object = self
-            .store()
-            .object(AcmeKind::Authorization, authz_id)
-            .await?
-            .ok_or_else(|| AcmeError::not_found("authorization vanished"))?;
-        let authz: AuthzDoc = doc(&object)?;
+        let authz: AuthzDoc = doc(&started)?;
         let challenge = authz
             .challenges
             .get(index)
@@ -102,16 +98,26 @@ impl AcmeService {
             tokio::time::sleep(options.retry_delay).await;
             outcome = check.run().await;
         }
+        let authz_id = started.id.clone();
         if let Err(e) = &outcome {
-            tracing::info!(authz = authz_id, kind = %check.kind, "challenge failed: {e}");
+            tracing::info!(authz = %authz_id, kind = %check.kind, "challenge failed: {e}");
         }
+        // The authorization as stored when the validation started is usually still current:
+        // the outcome is then recorded without reading it again.
+        let mut in_hand = Some((started, authz));
         for _ in 0..crate::account::UPDATE_RETRIES {
-            let mut object = self
-                .store()
-                .object(AcmeKind::Authorization, authz_id)
-                .await?
-                .ok_or_else(|| AcmeError::not_found("authorization vanished"))?;
-            let mut authz: AuthzDoc = doc(&object)?;
+            let (mut object, mut authz) = match in_hand.take() {
+                Some(both) => both,
+                None => {
+                    let object = self
+                        .store()
+                        .object(AcmeKind::Authorization, &authz_id)
+                        .await?
+                        .ok_or_else(|| AcmeError::not_found("authorization vanished"))?;
+                    let authz = doc(&object)?;
+                    (object, authz)
+                }
+            };
             let Some(challenge) = authz.challenges.get_mut(index) else {
                 return Ok(());
             };

@@ -116,6 +116,12 @@ pub trait AcmeStore {
         kind: AcmeKind,
         object: AcmeObject,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Creates several objects in one transaction (a new order and its authorizations):
+    /// all or none. Durable if any of them must be (see [`AcmeStore::create_object`]).
+    fn create_objects(
+        &self,
+        objects: Vec<(AcmeKind, AcmeObject)>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The object with this id.
     fn object(
         &self,
@@ -143,9 +149,9 @@ pub trait AcmeStore {
     ///
     /// Like the transient ACME steps this write is relaxed: it survives a process crash (SIGKILL
     /// included) but an OS crash or power loss can drop the last uses recorded, so such a
-    /// nonce could be accepted once more before it expires. On SQLite a group commit made
-    /// only of nonce uses runs with `synchronous=NORMAL` (WAL) and the next durable commit
-    /// syncs it too; on PostgreSQL it commits with `synchronous_commit = off`; on
+    /// nonce could be accepted once more before it expires. On SQLite it is acknowledged
+    /// without waiting for a WAL flush, and the next durable write's flush takes it to disk
+    /// too; on PostgreSQL it commits with `synchronous_commit = off`; on
     /// MySQL/MariaDB it is a plain write, as durable as the server's settings make it.
     fn record_nonce_use(
         &self,
@@ -235,33 +241,48 @@ pub(crate) async fn update_row(
 
 impl AcmeStore for Store {
     async fn create_object(&self, kind: AcmeKind, object: AcmeObject) -> Result<(), StoreError> {
-        check_object(&object)?;
+        self.create_objects(vec![(kind, object)]).await
+    }
+
+    async fn create_objects(&self, objects: Vec<(AcmeKind, AcmeObject)>) -> Result<(), StoreError> {
+        for (_, object) in &objects {
+            check_object(object)?;
+        }
         let d = self.dialect();
-        let durability = kind.durability(&object.status);
+        let durable = objects
+            .iter()
+            .any(|(kind, object)| kind.durability(&object.status) == Durability::Full);
+        let durability = if durable {
+            Durability::Full
+        } else {
+            Durability::Relaxed
+        };
         self.write_with(durability, move |c| {
-            let object = object.clone();
+            let objects = objects.clone();
             Box::pin(async move {
-                let sql = format!(
-                    "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, \
-                     created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                    kind.table()
-                );
-                let n = c
-                    .exec(
-                        d.statement(sql)
-                            .bind(&object.id)
-                            .bind(&object.owner)
-                            .bind(&object.status)
-                            .bind(object.expires_at)
-                            .bind(&object.data)
-                            .bind(crate::now()),
-                    )
-                    .await?;
-                if n == 0 {
-                    return Err(StoreError::AlreadyExists {
-                        what: kind.what(),
-                        key: object.id,
-                    });
+                for (kind, object) in objects {
+                    let sql = format!(
+                        "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, \
+                         created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                        kind.table()
+                    );
+                    let n = c
+                        .exec(
+                            d.statement(sql)
+                                .bind(&object.id)
+                                .bind(&object.owner)
+                                .bind(&object.status)
+                                .bind(object.expires_at)
+                                .bind(&object.data)
+                                .bind(crate::now()),
+                        )
+                        .await?;
+                    if n == 0 {
+                        return Err(StoreError::AlreadyExists {
+                            what: kind.what(),
+                            key: object.id,
+                        });
+                    }
                 }
                 Ok(())
             })

@@ -16,9 +16,9 @@
 //! lowercase hex, DER as bytes, times as unix seconds, protocol documents (provisioners, ACME
 //! objects) as JSON text.
 //!
-//! Every write returns only once it is durable. On SQLite (WAL, `synchronous=FULL`) the
-//! writes of all tasks are group-committed by one writer thread (a failed write is rolled
-//! back alone, in a savepoint); several processes may share the file. On the servers each
+//! Every write returns only once it is durable. On SQLite (WAL) the writes of all tasks are
+//! group-committed by one writer thread, which flushes the WAL after each commit (a failed
+//! write is rolled back alone, in a savepoint); several processes may share the file. On the servers each
 //! write is its own transaction, retried when the server picks it as a deadlock victim. The
 //! exceptions are ACME nonce uses and the transient steps of ACME orders and authorizations,
 //! which survive a process crash but not necessarily an OS crash or power loss (see

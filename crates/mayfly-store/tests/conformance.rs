@@ -518,6 +518,34 @@ async fn acme(db: &TestDb) {
         store.object(AcmeKind::Authorization, "nope").await.unwrap(),
         None
     );
+    // An order and its authorizations are created together or not at all.
+    store
+        .create_objects(vec![
+            (AcmeKind::Authorization, object("z2", "acct1")),
+            (AcmeKind::Order, object("o-new", "acct1")),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .object(AcmeKind::Authorization, "z2")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let err = store
+        .create_objects(vec![
+            (AcmeKind::Authorization, object("z3", "acct1")),
+            (AcmeKind::Order, object("o-new", "acct1")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    assert_eq!(
+        store.object(AcmeKind::Authorization, "z3").await.unwrap(),
+        None,
+        "the authorization of a refused order stays behind"
+    );
 
     // Nonce uses (relaxed writes): each nonce wins exactly once, even when racing requests
     // (16 uses of one nonce, alongside durable writes and uses of other nonces) and when a
