@@ -431,10 +431,20 @@ impl Store {
 
 impl Statement {
     /// The first row this read returns, if any. On SQLite a point read runs in the calling
-    /// thread (it takes microseconds; a hand-off to another thread would cost more).
+    /// thread (it takes microseconds; a hand-off to another thread would cost more), on the
+    /// writer connection when that is free: SQLite drops a connection's page cache whenever
+    /// another connection has written, so a reader re-reads every page of its path through
+    /// the B-trees from the file, while the writer's cache already holds what it wrote.
     pub(crate) async fn fetch_optional(self, store: &Store) -> Result<Option<Row>, StoreError> {
         match &store.inner.readers {
-            Some(readers) => Ok(readers.rows(&self, 1)?.pop()),
+            Some(readers) => {
+                if let Some(writer) = &store.inner.writer
+                    && let Ok(conn) = writer.conn.try_lock()
+                {
+                    return Ok(crate::sql::sqlite_rows(&conn, &self, 1)?.pop());
+                }
+                Ok(readers.rows(&self, 1)?.pop())
+            }
             None => Ok(any_query(self)
                 .fetch_optional(store.pool())
                 .await?
@@ -1099,6 +1109,50 @@ mod tests {
         use crate::AcmeStore as _;
         assert!(store.record_nonce_use("n".into(), i64::MAX).await.unwrap());
         assert!(!store.record_nonce_use("n".into(), i64::MAX).await.unwrap());
+    }
+
+    /// A point read runs on the writer connection when it is free and sees what was
+    /// committed; while a write holds that connection, reads go to a reader and do not wait.
+    #[tokio::test]
+    async fn point_reads_see_commits_and_never_wait_for_the_writer() {
+        use crate::{AcmeKind, AcmeObject, AcmeStore as _};
+        use std::sync::atomic::AtomicBool;
+        let dir = mayfly_testkit::temp_dir();
+        let store = Store::open(&DbConfig::sqlite(&dir.path().join("s.sqlite")))
+            .await
+            .unwrap();
+        let order = AcmeObject {
+            id: "o1".into(),
+            owner: "a1".into(),
+            status: "pending".into(),
+            expires_at: i64::MAX,
+            data: "{}".into(),
+            revision: 1,
+        };
+        store
+            .create_object(AcmeKind::Order, order.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            store.object(AcmeKind::Order, "o1").await.unwrap(),
+            Some(order)
+        );
+        let released = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&released);
+        let hold = store.write(move |_| {
+            std::thread::sleep(Duration::from_millis(500));
+            flag.store(true, Ordering::SeqCst);
+            Box::pin(async { Ok(()) })
+        });
+        let read = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let found = store.object(AcmeKind::Order, "o1").await.unwrap();
+            (found.is_some(), released.load(Ordering::SeqCst))
+        };
+        let (held, (found, after_release)) = tokio::join!(hold, read);
+        held.unwrap();
+        assert!(found);
+        assert!(!after_release, "the read waited for the writer connection");
     }
 
     /// With SQLite's auto-checkpoint off, the checkpointer thread copies committed pages
