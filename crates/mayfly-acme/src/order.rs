@@ -291,18 +291,26 @@ impl AcmeService {
         // Issued synchronously: the order turns valid in the certificate's own transaction,
         // if it is still at the revision read above, so it is never seen `processing` and a
         // CA stopping mid-way leaves it `ready`.
+        let account_key = crate::service::stored_jwk(&r.account()?.1.key)?.to_public_key()?;
         let mut valid = order.clone();
         let issued = self
             .inner
             .authority
-            .sign_acme(&r.provisioner.name, &csr, &sans, window, |serial| {
-                valid.certificate = Some(serial.to_owned());
-                AcmeObject {
-                    status: "valid".into(),
-                    data: to_data(&valid),
-                    ..object.clone()
-                }
-            })
+            .sign_acme(
+                &r.provisioner.name,
+                &csr,
+                &sans,
+                window,
+                &account_key,
+                |serial| {
+                    valid.certificate = Some(serial.to_owned());
+                    AcmeObject {
+                        status: "valid".into(),
+                        data: to_data(&valid),
+                        ..object.clone()
+                    }
+                },
+            )
             .await;
         match issued {
             Ok(_) => {

@@ -885,6 +885,80 @@ async fn a_template_cannot_put_an_ip_address_in_the_common_name() {
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
 }
 
+/// Finalizes the ready order `created` of `client` with a CSR for `names` (CN `cn`) on `key`.
+async fn finalize_with(
+    client: &Client,
+    created: &Reply,
+    cn: &str,
+    names: &[&str],
+    key: &PrivateKey,
+) -> (String, Reply) {
+    let order_path = client.path_of(created.location.as_deref().unwrap());
+    let sans: Vec<_> = names
+        .iter()
+        .map(|n| mayfly_template::San::guess(n))
+        .collect();
+    let csr = mayfly_template::build_request(cn, &sans, key).unwrap();
+    let fin = client
+        .post(
+            &format!("{order_path}/finalize"),
+            Some(json!({"csr": common::client::b64(&csr)})),
+        )
+        .await;
+    (order_path, fin)
+}
+
+/// The account key may not become a certificate key: a CSR on it is `badCSR`, and the order
+/// stays ready for a CSR on a key of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalize_refuses_a_csr_on_the_account_key() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let (client, created) = new_order(&ca, "http-only", &["own-key.example.test"]).await;
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+    let names = ["own-key.example.test"];
+    let (order_path, fin) = finalize_with(&client, &created, "", &names, &client.key).await;
+    assert_eq!(fin.problem(), format!("{URN}badCSR"), "{}", fin.json);
+    assert!(
+        fin.json["detail"].as_str().unwrap().contains("account key"),
+        "{}",
+        fin.json
+    );
+    assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
+    let key = PrivateKey::generate(KeyType::default()).unwrap();
+    let (_, fin) = finalize_with(&client, &created, "", &names, &key).await;
+    assert_eq!(fin.json["status"], "valid", "{}", fin.json);
+}
+
+/// Only validated names reach the certificate: a template copying the CSR's common name
+/// cannot carry a name the order does not hold, and carries one it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_cannot_put_an_unvalidated_name_in_the_common_name() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let name = "cn.example.test";
+    let (client, created) = new_order(&ca, "cn-from-csr", &[name]).await;
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+    let key = PrivateKey::generate(KeyType::default()).unwrap();
+    let (order_path, fin) =
+        finalize_with(&client, &created, "victim.example.test", &[name], &key).await;
+    assert_eq!(
+        fin.problem(),
+        format!("{URN}rejectedIdentifier"),
+        "{}",
+        fin.json
+    );
+    assert!(
+        fin.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("victim.example.test"),
+        "{}",
+        fin.json
+    );
+    assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
+    let (_, fin) = finalize_with(&client, &created, name, &[name], &key).await;
+    assert_eq!(fin.json["status"], "valid", "{}", fin.json);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_nonce_answers_head_and_get_uncached() {
     let ca = Ca::new(Db::Sqlite).await;

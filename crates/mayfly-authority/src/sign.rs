@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use mayfly_jwt::{Operation, TokenValidator, ValidatedClaims, ValidationContext};
+use mayfly_keys::PublicKey;
 use mayfly_store::{AcmeObject, CertificateRecord, Consumed};
 use mayfly_template::{
     CertificateProfile, CertificateRequest, DEFAULT_LEAF_TEMPLATE, Issuer, RawExtension, San,
@@ -538,11 +539,18 @@ impl Authority {
         csr_der: &[u8],
         identifiers: &[San],
         window: ValidityWindow,
+        account_key: &PublicKey,
         valid_order: impl FnOnce(&str) -> AcmeObject,
     ) -> Result<IssuedCertificate, AuthorityError> {
         let state = self.state()?;
         let provisioner = acme_provisioner(&state, provisioner_name)?;
-        let issued = self.issue_acme(&state, &provisioner, csr_der, identifiers, window);
+        let request = AcmeRequest {
+            csr_der,
+            identifiers,
+            window,
+            account_key,
+        };
+        let issued = self.issue_acme(&state, &provisioner, &request);
         self.record_issued(&provisioner, issued, "acme".into(), |serial| {
             Some(Consumed::AcmeOrder(valid_order(serial)))
         })
@@ -584,12 +592,24 @@ impl Authority {
         &self,
         state: &AuthorityState,
         provisioner: &Provisioner,
-        csr_der: &[u8],
-        identifiers: &[San],
-        window: ValidityWindow,
+        request: &AcmeRequest<'_>,
     ) -> Result<(mayfly_template::Certificate, CertificateRecord), AuthorityError> {
+        let AcmeRequest {
+            csr_der,
+            identifiers,
+            window,
+            account_key,
+        } = *request;
         let csr = CertificateRequest::from_der(csr_der)
             .map_err(|e| AuthorityError::BadRequest(format!("invalid certificate request: {e}")))?;
+        // An account key that is also a certificate key would let whoever holds the
+        // certificate's key act for the account (RFC 8555 section 11.1).
+        if csr.public_key() == account_key {
+            return Err(AuthorityError::BadRequest(
+                "the CSR's key is the ACME account key: a certificate needs a key of its own"
+                    .into(),
+            ));
+        }
         let requested: Vec<&San> = csr.sans().iter().collect();
         let same_set = requested.len() == identifiers.len()
             && identifiers
@@ -641,10 +661,32 @@ impl Authority {
                  subject alternative names only"
             )));
         }
+        // Only validated names: a template copying the CSR's common name cannot carry
+        // another one into the certificate.
+        if let Some(cn) = cn.as_deref()
+            && !identifiers
+                .iter()
+                .any(|id| same_name(id, &San::Dns(cn.to_owned())))
+        {
+            return Err(AuthorityError::Forbidden(format!(
+                "the common name {cn} is not an identifier of the order"
+            )));
+        }
         check_name_syntax(cn.as_deref(), &sans)?;
         check_policies(state, provisioner, cn.as_deref(), &sans)?;
         self.sign_leaf(state, provisioner, profile, &csr, &window, &sans)
     }
+}
+
+/// What an ACME finalization asks for.
+#[derive(Clone, Copy)]
+struct AcmeRequest<'a> {
+    csr_der: &'a [u8],
+    /// The order's identifiers: the certificate names exactly these.
+    identifiers: &'a [San],
+    window: ValidityWindow,
+    /// The account's key, which the certificate may not reuse.
+    account_key: &'a PublicKey,
 }
 
 /// The ACME provisioner `name`.
