@@ -112,7 +112,7 @@ impl AcmeService {
         let contact = contacts(&payload)?.unwrap_or_default();
         let id = crate::b64(&mayfly_keys::random_bytes::<16>());
         let eab_key_id = match payload.get("externalAccountBinding") {
-            Some(eab) => Some(self.bind_eab(r, eab, jwk, &id).await?),
+            Some(eab) => Some(self.check_eab(r, eab, jwk).await?),
             None if r.provisioner.require_eab => {
                 return Err(AcmeError::new(
                     ProblemKind::ExternalAccountRequired,
@@ -139,12 +139,18 @@ impl AcmeService {
             data: to_data(&account),
             revision: 1,
         };
+        // Bound to its EAB key in the same transaction: a failed insert leaves the key unused.
         match self
             .store()
-            .create_object(AcmeKind::Account, object.clone())
+            .create_account(object.clone(), account.eab_key_id.clone())
             .await
         {
             Ok(()) => {}
+            Err(StoreError::Changed { .. }) => {
+                return Err(AcmeError::unauthorized(
+                    "external account binding: the key has already been used",
+                ));
+            }
             Err(StoreError::AlreadyExists { .. }) => {
                 // The same key registered concurrently: answer with that account.
                 let (object, account) = self
@@ -169,13 +175,13 @@ impl AcmeService {
         )
     }
 
-    /// Verifies an external account binding and binds its key to account `id`.
-    async fn bind_eab(
+    /// Verifies an external account binding and returns its key id, to be bound when the
+    /// account is stored.
+    async fn check_eab(
         &self,
         r: &Request<'_>,
         eab: &Value,
         jwk: &Jwk,
-        id: &str,
     ) -> Result<String, AcmeError> {
         let unauthorized =
             |why: &str| AcmeError::unauthorized(format!("external account binding: {why}"));
@@ -200,12 +206,8 @@ impl AcmeService {
         if key.bound_account.is_some() {
             return Err(unauthorized("the key has already been used"));
         }
-        let kid = verify_eab(eab, jwk, &r.url, |_| Some(key.hmac_key.clone()))
-            .map_err(|e| unauthorized(&e.to_string()))?;
-        if !self.store().bind_eab_key(kid.clone(), id.into()).await? {
-            return Err(unauthorized("the key has already been used"));
-        }
-        Ok(kid)
+        verify_eab(eab, jwk, &r.url, |_| Some(key.hmac_key.clone()))
+            .map_err(|e| unauthorized(&e.to_string()))
     }
 
     /// Applies `change` to account `id` with optimistic concurrency.

@@ -165,12 +165,15 @@ pub trait AcmeStore {
         &self,
         key_id: &str,
     ) -> impl Future<Output = Result<Option<EabKey>, StoreError>> + Send;
-    /// Binds an unused EAB key to `account`: `Ok(false)` if missing or already bound.
-    fn bind_eab_key(
+    /// Creates an account (durably), bound to the unused EAB key `eab_key_id` if given, in
+    /// one transaction: [`StoreError::Changed`] when that key is missing or already bound,
+    /// [`StoreError::AlreadyExists`] when the id or key thumbprint is taken; either way
+    /// nothing is stored and the EAB key stays as it was.
+    fn create_account(
         &self,
-        key_id: String,
-        account: String,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+        account: AcmeObject,
+        eab_key_id: Option<String>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// The EAB keys of ACME provisioner `provisioner`, by key id.
     fn eab_keys(
         &self,
@@ -211,6 +214,39 @@ pub(crate) fn check_object(o: &AcmeObject) -> Result<(), StoreError> {
     check_len("id", &o.id, MAX_KEY_LEN)?;
     check_len("owner", &o.owner, MAX_KEY_LEN)?;
     check_len("status", &o.status, MAX_KEY_LEN)
+}
+
+/// Inserts `object` (revision 1): [`StoreError::AlreadyExists`] when its id (or, for an
+/// account, its key thumbprint) is taken.
+async fn insert_object(
+    c: &mut dyn crate::sql::WriteConn,
+    d: crate::dialect::Dialect,
+    kind: AcmeKind,
+    object: &AcmeObject,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, created_at) \
+         VALUES (?, ?, ?, ?, ?, 1, ?)",
+        kind.table()
+    );
+    let n = c
+        .exec(
+            d.statement(sql)
+                .bind(&object.id)
+                .bind(&object.owner)
+                .bind(&object.status)
+                .bind(object.expires_at)
+                .bind(&object.data)
+                .bind(crate::now()),
+        )
+        .await?;
+    if n == 0 {
+        return Err(StoreError::AlreadyExists {
+            what: kind.what(),
+            key: object.id.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Writes `object` over its row if the row still has `object.revision` (bumping it);
@@ -260,29 +296,8 @@ impl AcmeStore for Store {
         self.write_with(durability, move |c| {
             let objects = objects.clone();
             Box::pin(async move {
-                for (kind, object) in objects {
-                    let sql = format!(
-                        "INSERT IGNORE INTO {} (id, owner, status, expires_at, data, revision, \
-                         created_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                        kind.table()
-                    );
-                    let n = c
-                        .exec(
-                            d.statement(sql)
-                                .bind(&object.id)
-                                .bind(&object.owner)
-                                .bind(&object.status)
-                                .bind(object.expires_at)
-                                .bind(&object.data)
-                                .bind(crate::now()),
-                        )
-                        .await?;
-                    if n == 0 {
-                        return Err(StoreError::AlreadyExists {
-                            what: kind.what(),
-                            key: object.id,
-                        });
-                    }
+                for (kind, object) in &objects {
+                    insert_object(c, d, *kind, object).await?;
                 }
                 Ok(())
             })
@@ -424,23 +439,35 @@ impl AcmeStore for Store {
         .await
     }
 
-    async fn bind_eab_key(&self, key_id: String, account: String) -> Result<bool, StoreError> {
-        check_len("account", &account, MAX_KEY_LEN)?;
+    async fn create_account(
+        &self,
+        account: AcmeObject,
+        eab_key_id: Option<String>,
+    ) -> Result<(), StoreError> {
+        check_object(&account)?;
         let d = self.dialect();
         self.write(move |c| {
-            let (account, key_id) = (account.clone(), key_id.clone());
+            let (account, eab_key_id) = (account.clone(), eab_key_id.clone());
             Box::pin(async move {
-                let n = c
-                    .exec(
-                        d.statement(
-                            "UPDATE acme_eab_keys SET bound_account = ? \
-                             WHERE key_id = ? AND bound_account IS NULL",
+                if let Some(key_id) = eab_key_id {
+                    let bound = c
+                        .exec(
+                            d.statement(
+                                "UPDATE acme_eab_keys SET bound_account = ? \
+                                 WHERE key_id = ? AND bound_account IS NULL",
+                            )
+                            .bind(&account.id)
+                            .bind(&key_id),
                         )
-                        .bind(&account)
-                        .bind(&key_id),
-                    )
-                    .await?;
-                Ok(n == 1)
+                        .await?;
+                    if bound != 1 {
+                        return Err(StoreError::Changed {
+                            what: "EAB key",
+                            key: key_id,
+                        });
+                    }
+                }
+                insert_object(c, d, AcmeKind::Account, &account).await
             })
         })
         .await

@@ -592,20 +592,48 @@ async fn acme(db: &TestDb) {
     };
     store.add_eab_key(key.clone()).await.unwrap();
     assert_eq!(store.eab_key("kid1").await.unwrap(), Some(key));
-    assert!(
-        store
-            .bind_eab_key("kid1".into(), "acct1".into())
-            .await
-            .unwrap()
+    // An account and its EAB binding are stored together or not at all.
+    store
+        .create_account(object("acct-e1", "thumb-e1"), Some("kid1".into()))
+        .await
+        .unwrap();
+    let err = store
+        .create_account(object("acct-e2", "thumb-e2"), Some("kid1".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Changed { .. }), "used key: {err}");
+    assert_eq!(
+        store.object(AcmeKind::Account, "acct-e2").await.unwrap(),
+        None
     );
+    store
+        .add_eab_key(EabKey {
+            key_id: "kid2".into(),
+            provisioner: "acme".into(),
+            hmac_key: vec![8; 32],
+            bound_account: None,
+        })
+        .await
+        .unwrap();
+    let err = store
+        .create_account(object("acct-e3", "thumb-e1"), Some("kid2".into()))
+        .await
+        .unwrap_err();
     assert!(
-        !store
-            .bind_eab_key("kid1".into(), "acct2".into())
-            .await
-            .unwrap()
+        matches!(err, StoreError::AlreadyExists { .. }),
+        "same key: {err}"
     );
+    let unused = store.eab_key("kid2").await.unwrap().unwrap();
+    assert_eq!(
+        unused.bound_account, None,
+        "the refused account left kid2 unused"
+    );
+    store
+        .delete_eab_key("acme".into(), "kid2".into())
+        .await
+        .unwrap();
     let bound = store.eab_key("kid1").await.unwrap().unwrap();
-    assert_eq!(bound.bound_account.as_deref(), Some("acct1"));
+    assert_eq!(bound.bound_account.as_deref(), Some("acct-e1"));
     // Listed by provisioner; deleted only through their own provisioner.
     assert_eq!(store.eab_keys("acme").await.unwrap(), vec![bound]);
     assert!(store.eab_keys("other").await.unwrap().is_empty());
