@@ -929,17 +929,44 @@ async fn finalize_refuses_a_csr_on_the_account_key() {
     assert_eq!(fin.json["status"], "valid", "{}", fin.json);
 }
 
-/// Only validated names reach the certificate: a template copying the CSR's common name
-/// cannot carry a name the order does not hold, and carries one it does.
+/// RFC 8555 section 7.4: a DNS identifier may be requested in the CSR's common name alone,
+/// and a common name the order does not hold makes the CSR's names differ (`badCSR`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_template_cannot_put_an_unvalidated_name_in_the_common_name() {
+async fn a_csr_names_its_identifiers_in_the_common_name_or_the_sans() {
     let ca = Ca::new(Db::Sqlite).await;
-    let name = "cn.example.test";
-    let (client, created) = new_order(&ca, "cn-from-csr", &[name]).await;
+    let name = "cn-only.example.test";
+    let (client, created) = new_order(&ca, "http-only", &[name]).await;
     authorize(&client, &ca.responders, &created.json, "http-01").await;
     let key = PrivateKey::generate(KeyType::default()).unwrap();
     let (order_path, fin) =
-        finalize_with(&client, &created, "victim.example.test", &[name], &key).await;
+        finalize_with(&client, &created, "stray.example.test", &[name], &key).await;
+    assert_eq!(fin.problem(), format!("{URN}badCSR"), "{}", fin.json);
+    assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
+    let (_, fin) = finalize_with(&client, &created, name, &[], &key).await;
+    assert_eq!(fin.json["status"], "valid", "{}", fin.json);
+    let chain = client
+        .post(
+            &client.path_of(fin.json["certificate"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let leaf = leaf_der(&String::from_utf8(chain.raw.body.clone()).unwrap());
+    assert!(
+        leaf.windows(name.len()).any(|w| w == name.as_bytes()),
+        "the certificate names {name}"
+    );
+}
+
+/// Only validated names reach the certificate: a template cannot put a name the order does
+/// not hold in the common name, and may put one it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_cannot_put_an_unvalidated_name_in_the_common_name() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let key = PrivateKey::generate(KeyType::default()).unwrap();
+    let names = ["cn.example.test"];
+    let (client, created) = new_order(&ca, "fixed-cn", &names).await;
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+    let (order_path, fin) = finalize_with(&client, &created, "", &names, &key).await;
     assert_eq!(
         fin.problem(),
         format!("{URN}rejectedIdentifier"),
@@ -950,12 +977,18 @@ async fn a_template_cannot_put_an_unvalidated_name_in_the_common_name() {
         fin.json["detail"]
             .as_str()
             .unwrap()
-            .contains("victim.example.test"),
+            .contains("fixed.example.test"),
         "{}",
         fin.json
     );
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
-    let (_, fin) = finalize_with(&client, &created, name, &[name], &key).await;
+
+    let names = ["cn2.example.test", "fixed.example.test"];
+    let created = client
+        .post("/new-order", Some(json!({"identifiers": ids(&names)})))
+        .await;
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+    let (_, fin) = finalize_with(&client, &created, "", &names, &key).await;
     assert_eq!(fin.json["status"], "valid", "{}", fin.json);
 }
 

@@ -610,14 +610,23 @@ impl Authority {
                     .into(),
             ));
         }
-        let requested: Vec<&San> = csr.sans().iter().collect();
+        // The names the CSR asks for: its SANs and its common name, where RFC 8555 section
+        // 7.4 lets a client put a DNS identifier too.
+        let mut requested: Vec<San> = csr.sans().to_vec();
+        if let Some(cn) = x509::name_common_name(csr.subject()).filter(|cn| !cn.is_empty()) {
+            let cn = San::guess(&cn);
+            if !requested.iter().any(|r| same_name(r, &cn)) {
+                requested.push(cn);
+            }
+        }
         let same_set = requested.len() == identifiers.len()
             && identifiers
                 .iter()
                 .all(|id| requested.iter().any(|r| same_name(r, id)));
         if !same_set {
             return Err(AuthorityError::BadRequest(
-                "the CSR's names are not exactly the order's identifiers".into(),
+                "the CSR's names (common name and SANs) are not exactly the order's identifiers"
+                    .into(),
             ));
         }
         let force_cn =

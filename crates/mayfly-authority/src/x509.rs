@@ -146,20 +146,20 @@ pub fn validity_unix(cert: &Certificate) -> (i64, i64) {
 
 /// The subject's common name, if any.
 pub fn common_name(cert: &Certificate) -> Option<String> {
+    name_common_name(cert.tbs_certificate().subject())
+}
+
+/// The common name of `name` (a certificate's or a CSR's subject), if any.
+pub fn name_common_name(name: &x509_cert::name::Name) -> Option<String> {
     let cn = const_oid::db::rfc4519::CN;
-    cert.tbs_certificate()
-        .subject()
-        .iter()
-        .find(|atv| atv.oid == cn)
-        .and_then(|atv| {
-            der::asn1::Utf8StringRef::try_from(&atv.value)
-                .map(|s| s.as_str().to_owned())
-                .or_else(|_| {
-                    der::asn1::PrintableStringRef::try_from(&atv.value)
-                        .map(|s| s.as_str().to_owned())
-                })
-                .ok()
-        })
+    name.iter().find(|atv| atv.oid == cn).and_then(|atv| {
+        der::asn1::Utf8StringRef::try_from(&atv.value)
+            .map(|s| s.as_str().to_owned())
+            .or_else(|_| {
+                der::asn1::PrintableStringRef::try_from(&atv.value).map(|s| s.as_str().to_owned())
+            })
+            .ok()
+    })
 }
 
 #[cfg(test)]

@@ -93,10 +93,10 @@ impl Ca {
                 {"type": "ACME", "name": "ip-cn", "challenges": ["http-01"], "validation": validation,
                  "options": {"x509": {"template":
                     "{\"subject\": {\"commonName\": {{ toJson (index .SANs 0).value }}}, \"sans\": {{ toJson .SANs }}}"}}},
-                // A template that copies the CSR's common name, whatever it is.
-                {"type": "ACME", "name": "cn-from-csr", "challenges": ["http-01"], "validation": validation,
+                // A template that writes one fixed common name, whatever the order holds.
+                {"type": "ACME", "name": "fixed-cn", "challenges": ["http-01"], "validation": validation,
                  "options": {"x509": {"template":
-                    "{\"subject\": {\"commonName\": {{ toJson .Insecure.CR.Subject.CommonName }}}, \"sans\": {{ toJson .SANs }}}"}}},
+                    "{\"subject\": {\"commonName\": \"fixed.example.test\"}, \"sans\": {{ toJson .SANs }}}"}}},
             ]},
         });
         let config = CaConfig::from_json(&config.to_string()).unwrap();
