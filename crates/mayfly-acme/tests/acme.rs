@@ -13,7 +13,7 @@ use common::{Ca, Client, Db};
 use mayfly_keys::{KeyType, PrivateKey};
 use mayfly_store::{AcmeKind, AcmeStore, CertificateStore};
 use mayfly_template::Certificate;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 const URN: &str = "urn:ietf:params:acme:error:";
@@ -142,6 +142,74 @@ async fn tls_alpn01_checks_the_acme_identifier_certificate() {
     )
     .await;
     openssl_verify(&ca, &issued.chain_pem, "tlsalpn");
+}
+
+/// RFC 8737 section 3: the certificate must name the identifier alone and carry the
+/// critical acmeIdentifier extension with the key authorization's digest; each way of
+/// getting one of these wrong leaves the authorization invalid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_alpn01_refuses_certificates_that_do_not_prove_the_key_authorization() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("acme");
+    client.register().await;
+    let wrong_digest = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [[0x04, 0x20].as_slice(), &[0; 32]].concat(),
+    );
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: [(&str, Edit); 4] = [
+        ("no-extension", Box::new(|p| p["extensions"] = json!([]))),
+        (
+            "not-critical",
+            Box::new(|p| p["extensions"][0]["critical"] = json!(false)),
+        ),
+        (
+            "wrong-digest",
+            Box::new(move |p| p["extensions"][0]["value"] = json!(wrong_digest.clone())),
+        ),
+        (
+            "two-names",
+            Box::new(|p| p["dnsNames"] = json!([p["dnsNames"][0], "other.tls.test"])),
+        ),
+    ];
+    for (case, edit) in cases {
+        let name = format!("{case}.tls.test");
+        let created = client
+            .post("/new-order", Some(json!({"identifiers": ids(&[&name])})))
+            .await;
+        let authz_path = client.path_of(created.json["authorizations"][0].as_str().unwrap());
+        let authz = client.post(&authz_path, None).await;
+        let chall = authz.json["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "tls-alpn-01")
+            .unwrap()
+            .clone();
+        let key_auth = client.key_authorization(chall["token"].as_str().unwrap());
+        let mut profile = common::responders::acme_identifier_profile(&name, &key_auth);
+        edit(&mut profile);
+        ca.responders.set_tls_certificate(&name, &profile);
+        client
+            .post(
+                &client.path_of(chall["url"].as_str().unwrap()),
+                Some(json!({})),
+            )
+            .await;
+        let done = client.poll(&authz_path).await;
+        assert_eq!(done.json["status"], "invalid", "{case}: {}", done.json);
+        assert_eq!(
+            done.json["challenges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "tls-alpn-01")
+                .unwrap()["error"]["type"],
+            format!("{URN}incorrectResponse"),
+            "{case}: {}",
+            done.json
+        );
+    }
 }
 
 /// A client registered with `provisioner` and its new order for `names`.

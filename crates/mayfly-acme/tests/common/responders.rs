@@ -72,18 +72,14 @@ impl Responders {
 
     /// Serves a tls-alpn-01 certificate for `name` (RFC 8737 §3).
     pub fn set_tls(&self, name: &str, key_authorization: &str) {
+        self.set_tls_certificate(name, &acme_identifier_profile(name, key_authorization));
+    }
+
+    /// Serves a self-signed certificate made from `profile` (step's JSON shape) to
+    /// handshakes naming `name` (SNI).
+    pub fn set_tls_certificate(&self, name: &str, profile: &serde_json::Value) {
         let key = PrivateKey::generate(KeyType::default()).unwrap();
-        let mut value = vec![0x04, 0x20];
-        value.extend_from_slice(&Sha256::digest(key_authorization.as_bytes()));
-        let profile = CertificateProfile::from_json(
-            &serde_json::json!({
-                "dnsNames": [name],
-                "extensions": [{"id": "1.3.6.1.5.5.7.1.31", "critical": true,
-                    "value": base64::engine::general_purpose::STANDARD.encode(&value)}],
-            })
-            .to_string(),
-        )
-        .unwrap();
+        let profile = CertificateProfile::from_json(&profile.to_string()).unwrap();
         let cert = build_certificate(
             &profile,
             key.public_key(),
@@ -238,4 +234,16 @@ impl rustls::server::ResolvesServerCert for BySni {
         let name = hello.server_name()?.to_owned();
         self.0.tls.lock().unwrap().get(&name).cloned()
     }
+}
+
+/// The profile of a correct tls-alpn-01 certificate for `name`: that one name and the
+/// critical acmeIdentifier extension holding the key authorization's SHA-256 digest.
+pub fn acme_identifier_profile(name: &str, key_authorization: &str) -> serde_json::Value {
+    let mut value = vec![0x04, 0x20];
+    value.extend_from_slice(&Sha256::digest(key_authorization.as_bytes()));
+    serde_json::json!({
+        "dnsNames": [name],
+        "extensions": [{"id": "1.3.6.1.5.5.7.1.31", "critical": true,
+            "value": base64::engine::general_purpose::STANDARD.encode(&value)}],
+    })
 }
