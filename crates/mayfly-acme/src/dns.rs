@@ -1,11 +1,13 @@
-//! A small DNS client over UDP for the lookups validation needs (A, AAAA, TXT), so a
-//! provisioner can name its own resolver (`"validation": {"resolver": "127.0.0.1:8053"}`),
-//! e.g. `pebble-challtestsrv` in tests.
+//! A small DNS client for the lookups validation needs (A, AAAA, TXT), so a provisioner
+//! can name its own resolver (`"validation": {"resolver": "127.0.0.1:8053"}`), e.g.
+//! `pebble-challtestsrv` in tests. Queries go over UDP with EDNS0 (1232-byte answers); an
+//! answer the server truncates anyway (many TXT records) is asked again over TCP.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 
 use crate::error::{AcmeError, ProblemKind};
 
@@ -46,10 +48,13 @@ pub(crate) fn resolver_address(configured: Option<&str>) -> Result<SocketAddr, A
         .map_err(|_| dns_error(format!("resolver {text:?} is not an address (host:port)")))
 }
 
+/// The UDP answer size offered with EDNS0 (RFC 6891), the DNS flag day 2020 value.
+const EDNS_UDP_SIZE: u16 = 1232;
+
 fn encode_query(id: u16, name: &str, kind: RecordType) -> Result<Vec<u8>, AcmeError> {
-    let mut q = Vec::with_capacity(name.len() + 18);
+    let mut q = Vec::with_capacity(name.len() + 29);
     q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]); // RD; 1 question
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]); // RD; 1 question, 1 additional
     for label in name.trim_end_matches('.').split('.') {
         let len = u8::try_from(label.len())
             .ok()
@@ -61,7 +66,16 @@ fn encode_query(id: u16, name: &str, kind: RecordType) -> Result<Vec<u8>, AcmeEr
     q.push(0);
     q.extend_from_slice(&(kind as u16).to_be_bytes());
     q.extend_from_slice(&1u16.to_be_bytes()); // IN
+    // OPT: root name, type 41, class = UDP size, TTL 0 (no flags), no options.
+    q.extend_from_slice(&[0, 0, 41]);
+    q.extend_from_slice(&EDNS_UDP_SIZE.to_be_bytes());
+    q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     Ok(q)
+}
+
+/// Whether a response has the TC (truncated) flag.
+fn truncated(msg: &[u8]) -> bool {
+    u16_at(msg, 2).is_some_and(|flags| flags & 0x0200 != 0)
 }
 
 /// Skips a (possibly compressed) name at `pos`; returns the position after it.
@@ -113,7 +127,8 @@ fn parse_answers(msg: &[u8], id: u16, kind: RecordType) -> Result<Vec<Vec<u8>>, 
     Ok(out)
 }
 
-/// Queries `name` for `kind` at `server`, retrying once on timeout.
+/// Queries `name` for `kind` at `server` over UDP, retrying once on timeout, and over TCP
+/// when the UDP answer is truncated.
 pub(crate) async fn query(
     server: SocketAddr,
     name: &str,
@@ -137,11 +152,39 @@ pub(crate) async fn query(
             continue;
         };
         let n = received.map_err(fail)?;
-        return parse_answers(&buf[..n], id, kind).map_err(|e| dns_error(format!("{name}: {e}")));
+        let answer = if truncated(&buf[..n]) {
+            tokio::time::timeout(timeout, query_tcp(server, &query))
+                .await
+                .map_err(|_| {
+                    dns_error(format!(
+                        "DNS query for {name} to {server} over TCP timed out"
+                    ))
+                })?
+                .map_err(|e| dns_error(format!("DNS query to {server} over TCP: {e}")))?
+        } else {
+            buf.truncate(n);
+            buf
+        };
+        return parse_answers(&answer, id, kind).map_err(|e| dns_error(format!("{name}: {e}")));
     }
     Err(dns_error(format!(
         "DNS query for {name} to {server} timed out"
     )))
+}
+
+/// Sends `query` over TCP (RFC 1035 section 4.2.2: two-byte length prefix) and reads the
+/// answer.
+async fn query_tcp(server: SocketAddr, query: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = TcpStream::connect(server).await?;
+    let len = u16::try_from(query.len()).map_err(std::io::Error::other)?;
+    stream
+        .write_all(&[&len.to_be_bytes()[..], query].concat())
+        .await?;
+    let mut prefix = [0u8; 2];
+    stream.read_exact(&mut prefix).await?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.read_exact(&mut answer).await?;
+    Ok(answer)
 }
 
 /// The TXT strings of `name`, each record's character-strings joined.
@@ -200,11 +243,83 @@ pub(crate) async fn addresses(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_response_with_compressed_names_parses() {
-        let mut msg = encode_query(7, "a.example", RecordType::A).unwrap_or_default();
+    /// A response to `query` (its question, no OPT record) with these answers' rdata.
+    fn response(query: &[u8], kind: RecordType, rdata: &[Vec<u8>]) -> Vec<u8> {
+        let question_end = skip_name(query, 12).unwrap_or_default() + 4;
+        let mut msg = query[..question_end].to_vec();
         msg[2] = 0x81;
         msg[3] = 0x80;
+        msg[6..8].copy_from_slice(&u16::try_from(rdata.len()).unwrap_or(0).to_be_bytes());
+        msg[10..12].fill(0);
+        for data in rdata {
+            msg.extend_from_slice(&[0xC0, 12]);
+            msg.extend_from_slice(&(kind as u16).to_be_bytes());
+            msg.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+            msg.extend_from_slice(&u16::try_from(data.len()).unwrap_or(0).to_be_bytes());
+            msg.extend_from_slice(data);
+        }
+        msg
+    }
+
+    #[test]
+    fn queries_offer_edns0() {
+        let q = encode_query(7, "a.example", RecordType::Txt).unwrap_or_default();
+        assert_eq!(u16_at(&q, 10), Some(1), "one additional record");
+        assert_eq!(&q[q.len() - 11..q.len() - 6], &[0, 0, 41, 0x04, 0xD0]);
+    }
+
+    /// Many TXT records (stale dns-01 answers) overflow a UDP answer: the server sets TC and
+    /// the query is asked again over TCP, on the same address.
+    #[tokio::test]
+    async fn a_truncated_udp_answer_is_asked_again_over_tcp() {
+        let udp = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let server = udp.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let tcp = tokio::net::TcpListener::bind(server)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let values: Vec<String> = (0..40)
+            .map(|i| format!("{i:02}-{}", "x".repeat(60)))
+            .collect();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            if let Ok((n, peer)) = udp.recv_from(&mut buf).await {
+                let mut reply = buf[..n].to_vec();
+                reply[2] = 0x83; // answer, truncated, recursion desired
+                let _ = udp.send_to(&reply, peer).await;
+            }
+        });
+        let records: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| [&[u8::try_from(v.len()).unwrap_or(0)][..], v.as_bytes()].concat())
+            .collect();
+        tokio::spawn(async move {
+            let Ok((mut stream, _)) = tcp.accept().await else {
+                return;
+            };
+            let mut prefix = [0u8; 2];
+            if stream.read_exact(&mut prefix).await.is_err() {
+                return;
+            }
+            let mut query = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+            if stream.read_exact(&mut query).await.is_err() {
+                return;
+            }
+            let reply = response(&query, RecordType::Txt, &records);
+            let len = u16::try_from(reply.len()).unwrap_or(0).to_be_bytes();
+            let _ = stream.write_all(&[&len[..], &reply].concat()).await;
+        });
+        let found = txt(server, "_acme-challenge.big.test", Duration::from_secs(4))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(found, values);
+    }
+
+    #[test]
+    fn a_response_with_compressed_names_parses() {
+        let query = encode_query(7, "a.example", RecordType::A).unwrap_or_default();
+        let mut msg = response(&query, RecordType::A, &[]);
         msg[7] = 1; // one answer
         msg.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
         assert_eq!(
