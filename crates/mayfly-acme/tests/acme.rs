@@ -212,6 +212,36 @@ async fn tls_alpn01_refuses_certificates_that_do_not_prove_the_key_authorization
     }
 }
 
+/// Addresses are tried IPv6 first, then IPv4: a name with both records validates against a
+/// responder listening on 127.0.0.1 only, and a name with an AAAA record alone is tried at
+/// [::1] (where nothing listens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http01_tries_the_ipv6_address_then_the_ipv4_one() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let (client, created) = new_order(&ca, "http-only", &["dual.v6.test"]).await;
+    authorize(&client, &ca.responders, &created.json, "http-01").await;
+
+    let (client, _, authz_path, authz) = http_only_order(&ca, "only.v6only.test").await;
+    let chall = &authz.json["challenges"][0];
+    let token = chall["token"].as_str().unwrap();
+    ca.responders
+        .set_http(token, &client.key_authorization(token));
+    client
+        .post(
+            &client.path_of(chall["url"].as_str().unwrap()),
+            Some(json!({})),
+        )
+        .await;
+    let done = client.poll(&authz_path).await;
+    assert_eq!(done.json["status"], "invalid", "{}", done.json);
+    let error = &done.json["challenges"][0]["error"];
+    assert_eq!(error["type"], format!("{URN}connection"), "{error}");
+    assert!(
+        error["detail"].as_str().unwrap().contains("[::1]:"),
+        "{error}"
+    );
+}
+
 /// A client registered with `provisioner` and its new order for `names`.
 async fn new_order(ca: &Ca, provisioner: &str, names: &[&str]) -> (Client, Reply) {
     let mut client = ca.client(provisioner);
@@ -385,30 +415,12 @@ async fn a_validation_a_stopped_ca_left_processing_is_resumed_and_a_running_one_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finalize_refuses_a_csr_whose_names_differ_and_the_order_stays_ready() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("acme");
-    client.register().await;
-    let created = client
-        .post(
-            "/new-order",
-            Some(json!({"identifiers": ids(&["csr.example.test"])})),
-        )
-        .await;
+    let (client, created) = new_order(&ca, "acme", &["csr.example.test"]).await;
     authorize(&client, &ca.responders, &created.json, "http-01").await;
-    let order_path = client.path_of(created.location.as_deref().unwrap());
     let key = PrivateKey::generate(KeyType::default()).unwrap();
-    let csr = mayfly_template::build_request(
-        "",
-        &[mayfly_template::San::guess("other.example.test")],
-        &key,
-    )
-    .unwrap();
-    let fin = client
-        .post(
-            &format!("{order_path}/finalize"),
-            Some(json!({"csr": common::client::b64(&csr)})),
-        )
-        .await;
-    assert_eq!(fin.problem(), format!("{URN}badCSR"), "{}", fin.json);
+    let (order_path, fin) =
+        finalize_with(&client, &created, "", &["other.example.test"], &key).await;
+    assert_problem(&fin, "badCSR", "not exactly the order's identifiers");
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
 }
 
@@ -929,27 +941,9 @@ async fn a_template_cannot_put_an_ip_address_in_the_common_name() {
     let ca = Ca::new(Db::Sqlite).await;
     let (client, created) = new_order(&ca, "ip-cn", &["127.0.0.1"]).await;
     authorize(&client, &ca.responders, &created.json, "http-01").await;
-    let order_path = client.path_of(created.location.as_deref().unwrap());
     let key = PrivateKey::generate(KeyType::default()).unwrap();
-    let csr = mayfly_template::build_request("", &[mayfly_template::San::guess("127.0.0.1")], &key)
-        .unwrap();
-    let fin = client
-        .post(
-            &format!("{order_path}/finalize"),
-            Some(json!({"csr": common::client::b64(&csr)})),
-        )
-        .await;
-    assert_eq!(
-        fin.problem(),
-        format!("{URN}rejectedIdentifier"),
-        "{}",
-        fin.json
-    );
-    assert!(
-        fin.json["detail"].as_str().unwrap().contains("IP address"),
-        "{}",
-        fin.json
-    );
+    let (order_path, fin) = finalize_with(&client, &created, "", &["127.0.0.1"], &key).await;
+    assert_problem(&fin, "rejectedIdentifier", "IP address");
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
 }
 
@@ -976,6 +970,13 @@ async fn finalize_with(
     (order_path, fin)
 }
 
+/// Asserts that `reply` is the problem `kind` and that its detail mentions `part`.
+fn assert_problem(reply: &Reply, kind: &str, part: &str) {
+    assert_eq!(reply.problem(), format!("{URN}{kind}"), "{}", reply.json);
+    let detail = reply.json["detail"].as_str().unwrap_or("");
+    assert!(detail.contains(part), "{}", reply.json);
+}
+
 /// The account key may not become a certificate key: a CSR on it is `badCSR`, and the order
 /// stays ready for a CSR on a key of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -985,12 +986,7 @@ async fn finalize_refuses_a_csr_on_the_account_key() {
     authorize(&client, &ca.responders, &created.json, "http-01").await;
     let names = ["own-key.example.test"];
     let (order_path, fin) = finalize_with(&client, &created, "", &names, &client.key).await;
-    assert_eq!(fin.problem(), format!("{URN}badCSR"), "{}", fin.json);
-    assert!(
-        fin.json["detail"].as_str().unwrap().contains("account key"),
-        "{}",
-        fin.json
-    );
+    assert_problem(&fin, "badCSR", "account key");
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
     let key = PrivateKey::generate(KeyType::default()).unwrap();
     let (_, fin) = finalize_with(&client, &created, "", &names, &key).await;
@@ -1035,20 +1031,7 @@ async fn a_template_cannot_put_an_unvalidated_name_in_the_common_name() {
     let (client, created) = new_order(&ca, "fixed-cn", &names).await;
     authorize(&client, &ca.responders, &created.json, "http-01").await;
     let (order_path, fin) = finalize_with(&client, &created, "", &names, &key).await;
-    assert_eq!(
-        fin.problem(),
-        format!("{URN}rejectedIdentifier"),
-        "{}",
-        fin.json
-    );
-    assert!(
-        fin.json["detail"]
-            .as_str()
-            .unwrap()
-            .contains("fixed.example.test"),
-        "{}",
-        fin.json
-    );
+    assert_problem(&fin, "rejectedIdentifier", "fixed.example.test");
     assert_eq!(client.post(&order_path, None).await.json["status"], "ready");
 
     let names = ["cn2.example.test", "fixed.example.test"];

@@ -1,5 +1,6 @@
 //! Real challenge responders on 127.0.0.1: http-01 (TCP), DNS (UDP: every A query answers
-//! 127.0.0.1, TXT from a table) and tls-alpn-01 (TLS with ALPN acme-tls/1).
+//! 127.0.0.1, AAAA ::1 for the names under v6.test, TXT from a table) and tls-alpn-01 (TLS
+//! with ALPN acme-tls/1).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -159,8 +160,13 @@ impl Responders {
             let question_end = pos + 5;
             let qtype = u16::from_be_bytes([query[pos + 1], query[pos + 2]]);
             let name = labels.join(".");
+            // Every name has A 127.0.0.1 but those under v6only.test; names under v6.test
+            // and v6only.test also have AAAA ::1.
+            let v6only = name.ends_with(".v6only.test");
+            let v6 = v6only || name.ends_with(".v6.test");
             let answers: Vec<Vec<u8>> = match qtype {
-                1 => vec![vec![127, 0, 0, 1]],
+                1 if !v6only => vec![vec![127, 0, 0, 1]],
+                28 if v6 => vec![std::net::Ipv6Addr::LOCALHOST.octets().to_vec()],
                 16 => self
                     .txt
                     .lock()
