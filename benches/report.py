@@ -22,10 +22,12 @@ def summarize(bench, level):
         hung = [r for r in rows if any("timed out" in e for e in r.get("err_samples", []))]
         rows = [r for r in rows if r not in hung]
         s["stalled"] = len(hung)
-        for k in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_cores", "vmhwm_kb"):
+        for k in ("rps", "p50_ms", "p90_ms", "p99_ms", "cpu_cores", "client_cpu_cores", "vmhwm_kb"):
             s[k] = med(rows, k)
         per_op = [1000 * r["cpu_cores"] / r["rps"] for r in rows if r["rps"]]
         s["cpu_ms_per_op"] = statistics.median(per_op) if per_op else None
+        client = [1000 * r["client_cpu_cores"] / r["rps"] for r in rows if r["rps"] and "client_cpu_cores" in r]
+        s["client_cpu_ms_per_op"] = statistics.median(client) if client else None
         s["errors"] = sum(r.get("errors", 0) for r in rows)
         s["pool_exhausted"] = sum(r.get("pool_exhausted") or 0 for r in rows)
         summary.append(s)
@@ -69,7 +71,9 @@ for n in sorted({s["workers"] for s in acme_summary}):
         + "".join(f"; {s['server']} stalled in {s['stalled']} of {s['reps']} reps (excluded)" for s in (m, p) if s["stalled"]))
     row(f"  server CPU ms/order, {n} workers", fmt(m["cpu_ms_per_op"], "{:.2f}"), fmt(p["cpu_ms_per_op"], "{:.2f}"),
         f"{m['cpu_ms_per_op'] / p['cpu_ms_per_op']:.2f}x" if m["cpu_ms_per_op"] and p["cpu_ms_per_op"] else "-",
-        f"peak RSS {(m['vmhwm_kb'] or 0) / 1024:.0f}/{(p['vmhwm_kb'] or 0) / 1024:.0f} MiB; errors {m['errors']}/{p['errors']}")
+        f"peak RSS {(m['vmhwm_kb'] or 0) / 1024:.0f}/{(p['vmhwm_kb'] or 0) / 1024:.0f} MiB; errors {m['errors']}/{p['errors']}"
+        + (f"; client CPU ms/order {fmt(m['client_cpu_ms_per_op'], '{:.2f}')}/{fmt(p['client_cpu_ms_per_op'], '{:.2f}')}"
+           if m.get("client_cpu_ms_per_op") is not None else ""))
 if crl:
     row(f"CRL {crl['rows']:,} entries, wall s (vs openssl ca -gencrl)", fmt(crl["mayfly_real_s"], "{:.2f}"),
         fmt(crl["openssl_real_s"], "{:.2f}"), f"{crl['openssl_real_s'] / crl['mayfly_real_s']:.1f}x faster",

@@ -136,28 +136,31 @@ bench_sign() {
 # read-locks recursively; see docs/benchmarks.md): a repetition where its loadgen reports
 # timed-out orders is counted as stalled and left out of its median.
 
-# acme_window PID LOG SERVER WORKERS REP LOADGEN-PID: measures server PID over the loadgen's
-# window (after its warm-up, BENCH_DURATION s), then records one row.
+# acme_window PID LOG SERVER WORKERS REP LOADGEN-PID: measures the server PID and the client
+# (its challenge responders included) over the loadgen's window (after its warm-up,
+# BENCH_DURATION s), then records one row.
 acme_window() {
   local pid=$1 log=$2 server=$3 w=$4 r=$5 loadgen=$6
   sleep "$(echo "$ACME_WARMUP + 0.2" | bc)"
-  local u1 u2 t0 t1
-  u1=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
-  sleep "$DUR"
-  u2=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  local u1 u2 c1 c2 t0 t1
+  u1=$(cpu_ticks "$pid"); c1=$(cpu_ticks "$loadgen"); t0=$(date +%s.%N)
+  sleep "$(echo "$DUR - 0.4" | bc)"   # ends before the loadgen exits
+  u2=$(cpu_ticks "$pid"); c2=$(cpu_ticks "$loadgen"); t1=$(date +%s.%N)
   wait "$loadgen" || log "$server: loadgen failed (see $log)"
   local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   "$PY" - "$log" "$server" "$w" "$r" "$hwm" \
       "$(awk -v a="$u1" -v b="$u2" -v k="$TCK" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.3f", (b-a)/k/(e-s)}')" \
+      "$(awk -v a="$c1" -v b="$c2" -v k="$TCK" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.3f", (b-a)/k/(e-s)}')" \
       >> "$OUT/raw-$SECTION.jsonl" <<'PYEOF'
 import json, sys
-log, server, w, r, hwm, cpu = sys.argv[1:]
+log, server, w, r, hwm, cpu, client_cpu = sys.argv[1:]
 line = next((l for l in open(log) if l.startswith("RESULT ")), None)
 d = json.loads(line[7:]) if line else {"orders_per_s": 0, "errors": -1, "p50_ms": None, "p99_ms": None,
                                        "err_samples": ["no RESULT line"]}
 print(json.dumps({"bench": "acme", "server": server, "workers": int(w), "rep": int(r), "rps": d["orders_per_s"],
-    "p50_ms": d["p50_ms"], "p99_ms": d["p99_ms"], "cpu_cores": float(cpu), "vmhwm_kb": int(hwm or 0),
+    "p50_ms": d["p50_ms"], "p99_ms": d["p99_ms"], "cpu_cores": float(cpu),
+    "client_cpu_cores": float(client_cpu), "vmhwm_kb": int(hwm or 0),
     "errors": d["errors"], "err_samples": d["err_samples"][:2]}))
 PYEOF
   log "$server workers=$w rep=$r $(tail -1 "$OUT/raw-$SECTION.jsonl" | "$PY" -c \
