@@ -404,7 +404,7 @@ fn dechunk(mut body: &str) -> String {
 fn tls_alpn_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
@@ -414,6 +414,19 @@ fn tls_alpn_config() -> Result<rustls::ClientConfig, rustls::Error> {
 
 #[derive(Debug)]
 struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+/// The public key of the responder's certificate.
+fn certificate_spki(
+    cert: &rustls::pki_types::CertificateDer<'_>,
+) -> Result<x509_cert::spki::SubjectPublicKeyInfoOwned, rustls::Error> {
+    mayfly_template::parse_certificate_der(cert)
+        .map(|c| c.tbs_certificate().subject_public_key_info().clone())
+        .map_err(|_| bad_encoding(()))
+}
+
+fn bad_encoding<E>(_: E) -> rustls::Error {
+    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+}
 
 impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -429,14 +442,34 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
     fn verify_tls12_signature(
         &self,
-        _message: &[u8],
-        _cert: &rustls::pki_types::CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        // The client offers TLS 1.3 only (see `tls_alpn_config`).
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        // rustls has no raw-key check for TLS 1.2 (its schemes do not fix the curve): the
+        // algorithm is the one of the scheme that fits the key's algorithm identifier.
+        let spki = certificate_spki(cert)?;
+        let mut key_algorithm = der::Encode::to_der(&spki.algorithm.oid).map_err(bad_encoding)?;
+        if let Some(parameters) = &spki.algorithm.parameters {
+            key_algorithm.extend(der::Encode::to_der(parameters).map_err(bad_encoding)?);
+        }
+        self.0
+            .signature_verification_algorithms
+            .mapping
+            .iter()
+            .filter(|(scheme, _)| *scheme == dss.scheme)
+            .flat_map(|(_, algorithms)| algorithms.iter())
+            .find(|algorithm| algorithm.public_key_alg_id().as_ref() == key_algorithm.as_slice())
+            .ok_or(rustls::Error::PeerMisbehaved(
+                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            ))?
+            .verify_signature(
+                spki.subject_public_key.raw_bytes(),
+                message,
+                dss.signature(),
+            )
+            .map(|()| rustls::client::danger::HandshakeSignatureValid::assertion())
+            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
     }
 
     fn verify_tls13_signature(
@@ -447,12 +480,7 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         // webpki refuses to parse a certificate with the critical acmeIdentifier extension,
         // so the handshake signature is checked against the bare public key.
-        let spki = mayfly_template::parse_certificate_der(cert)
-            .ok()
-            .and_then(|c| der::Encode::to_der(c.tbs_certificate().subject_public_key_info()).ok())
-            .ok_or(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadEncoding,
-            ))?;
+        let spki = der::Encode::to_der(&certificate_spki(cert)?).map_err(bad_encoding)?;
         rustls::crypto::verify_tls13_signature_with_raw_key(
             message,
             &rustls::pki_types::SubjectPublicKeyInfoDer::from(spki),

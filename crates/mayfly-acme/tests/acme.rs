@@ -144,6 +144,23 @@ async fn tls_alpn01_checks_the_acme_identifier_certificate() {
     openssl_verify(&ca, &issued.chain_pem, "tlsalpn");
 }
 
+/// tls-alpn-01 also validates against a responder that speaks TLS 1.2 only (the handshake
+/// signature is then checked against the certificate's key by the scheme's algorithm).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_alpn01_validates_a_tls12_only_responder() {
+    let ca = Ca::new(Db::Sqlite).await;
+    let mut client = ca.client("tls12");
+    client.register().await;
+    let issued = issue(
+        &client,
+        &ca.responders,
+        &["tls12.example.test"],
+        "tls-alpn-01",
+    )
+    .await;
+    openssl_verify(&ca, &issued.chain_pem, "tls12");
+}
+
 /// RFC 8737 section 3: the certificate must name the identifier alone and carry the
 /// critical acmeIdentifier extension with the key authorization's digest; each way of
 /// getting one of these wrong leaves the authorization invalid.

@@ -93,6 +93,10 @@ impl Ca {
                 {"type": "ACME", "name": "ip-cn", "challenges": ["http-01"], "validation": validation,
                  "options": {"x509": {"template":
                     "{\"subject\": {\"commonName\": {{ toJson (index .SANs 0).value }}}, \"sans\": {{ toJson .SANs }}}"}}},
+                // tls-alpn-01 against a responder that speaks TLS 1.2 only.
+                {"type": "ACME", "name": "tls12", "challenges": ["tls-alpn-01"],
+                 "validation": {"httpPort": http_port, "tlsAlpnPort": responders.tls12_port,
+                                "resolver": responders.dns_addr.unwrap().to_string()}},
                 // A template that writes one fixed common name, whatever the order holds.
                 {"type": "ACME", "name": "fixed-cn", "challenges": ["http-01"], "validation": validation,
                  "options": {"x509": {"template":

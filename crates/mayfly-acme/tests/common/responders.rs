@@ -17,6 +17,8 @@ use tokio::net::{TcpListener, UdpSocket};
 
 type Certified = Arc<rustls::sign::CertifiedKey>;
 
+static TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
 #[derive(Default)]
 pub struct Responders {
     /// Files served at `/.well-known/acme-challenge/<token>` when no token is set in code
@@ -26,6 +28,8 @@ pub struct Responders {
     pub txt_dir: std::path::PathBuf,
     pub http_port: u16,
     pub tls_port: u16,
+    /// The same tls-alpn-01 certificates, over TLS 1.2 only.
+    pub tls12_port: u16,
     pub dns_addr: Option<SocketAddr>,
     http: Mutex<HashMap<String, String>>,
     txt: Mutex<HashMap<String, Vec<String>>>,
@@ -36,10 +40,12 @@ impl Responders {
     pub async fn start(dir: &std::path::Path) -> Arc<Self> {
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tls12 = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let dns = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let this = Arc::new(Self {
             http_port: http.local_addr().unwrap().port(),
             tls_port: tls.local_addr().unwrap().port(),
+            tls12_port: tls12.local_addr().unwrap().port(),
             dns_addr: Some(dns.local_addr().unwrap()),
             webroot: dir.join("webroot"),
             txt_dir: dir.join("txt"),
@@ -49,7 +55,8 @@ impl Responders {
         std::fs::create_dir_all(&this.txt_dir).unwrap();
         tokio::spawn(Arc::clone(&this).serve_http(http));
         tokio::spawn(Arc::clone(&this).serve_dns(dns));
-        tokio::spawn(Arc::clone(&this).serve_tls(tls));
+        tokio::spawn(Arc::clone(&this).serve_tls(tls, rustls::DEFAULT_VERSIONS));
+        tokio::spawn(Arc::clone(&this).serve_tls(tls12, TLS12_ONLY));
         this
     }
 
@@ -206,10 +213,14 @@ impl Responders {
         }
     }
 
-    async fn serve_tls(self: Arc<Self>, listener: TcpListener) {
+    async fn serve_tls(
+        self: Arc<Self>,
+        listener: TcpListener,
+        versions: &'static [&'static rustls::SupportedProtocolVersion],
+    ) {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap()
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(BySni(Arc::clone(&self))));
