@@ -282,10 +282,43 @@ impl AcmeService {
         } else {
             (object.clone(), account.clone())
         };
+        if deactivate {
+            self.cancel_pending_work(id).await?;
+        }
         Ok(AcmeHttpResponse::json(
             200,
             &account_json(r, id, &object, &account),
         ))
+    }
+
+    /// RFC 8555 section 7.3.6: the pending operations of a deactivated account are
+    /// cancelled. Its pending authorizations are deactivated (a validation still running then
+    /// records nothing) and its unfinished orders become invalid. A concurrent change to one
+    /// of them wins: the account can no longer act on it anyway.
+    async fn cancel_pending_work(&self, account_id: &str) -> Result<(), AcmeError> {
+        for mut authz in self
+            .store()
+            .objects_of(AcmeKind::Authorization, account_id)
+            .await?
+        {
+            if authz.status == "pending" {
+                authz.status = "deactivated".into();
+                self.store()
+                    .update_object(AcmeKind::Authorization, authz)
+                    .await?;
+            }
+        }
+        let error = AcmeError::unauthorized("the account was deactivated").to_json();
+        for mut order in self.store().objects_of(AcmeKind::Order, account_id).await? {
+            if matches!(order.status.as_str(), "pending" | "ready") {
+                let mut d: OrderDoc = doc(&order)?;
+                d.error = Some(error.clone());
+                order.status = "invalid".into();
+                order.data = to_data(&d);
+                self.store().update_object(AcmeKind::Order, order).await?;
+            }
+        }
+        Ok(())
     }
 
     pub(crate) async fn list_orders(

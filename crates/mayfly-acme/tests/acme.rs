@@ -705,10 +705,35 @@ async fn a_deactivated_account_can_no_longer_order() {
         .post(&path, Some(json!({"contact": ["mailto:new@example.test"]})))
         .await;
     assert_eq!(updated.json["contact"][0], "mailto:new@example.test");
+    // Work left pending is cancelled with the account (RFC 8555 section 7.3.6).
+    let pending = client
+        .post(
+            "/new-order",
+            Some(json!({"identifiers": ids(&["left.example.test"])})),
+        )
+        .await;
     let off = client
         .post(&path, Some(json!({"status": "deactivated"})))
         .await;
     assert_eq!(off.json["status"], "deactivated");
+    let store = ca.authority.store();
+    let order = store
+        .object(
+            AcmeKind::Order,
+            last_segment(pending.location.as_deref().unwrap()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status, "invalid");
+    assert!(order.data.contains("deactivated"), "{}", order.data);
+    let authz_url = pending.json["authorizations"][0].as_str().unwrap();
+    let authz = store
+        .object(AcmeKind::Authorization, last_segment(authz_url))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(authz.status, "deactivated");
     let refused = client
         .post(
             "/new-order",
