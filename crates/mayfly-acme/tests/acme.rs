@@ -129,36 +129,21 @@ async fn dns01_wildcard_order_validates_against_the_configured_resolver() {
     assert!(text.contains("DNS:*.wild.test"), "{text}");
 }
 
+/// tls-alpn-01 validates against a responder speaking TLS 1.3, and one speaking TLS 1.2 only
+/// (the handshake signature is then checked against the certificate's key by the scheme's
+/// algorithm).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_alpn01_checks_the_acme_identifier_certificate() {
+async fn tls_alpn01_checks_the_acme_identifier_certificate_over_tls13_and_tls12() {
     let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("acme");
-    client.register().await;
-    let issued = issue(
-        &client,
-        &ca.responders,
-        &["tls.example.test"],
-        "tls-alpn-01",
-    )
-    .await;
-    openssl_verify(&ca, &issued.chain_pem, "tlsalpn");
-}
-
-/// tls-alpn-01 also validates against a responder that speaks TLS 1.2 only (the handshake
-/// signature is then checked against the certificate's key by the scheme's algorithm).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_alpn01_validates_a_tls12_only_responder() {
-    let ca = Ca::new(Db::Sqlite).await;
-    let mut client = ca.client("tls12");
-    client.register().await;
-    let issued = issue(
-        &client,
-        &ca.responders,
-        &["tls12.example.test"],
-        "tls-alpn-01",
-    )
-    .await;
-    openssl_verify(&ca, &issued.chain_pem, "tls12");
+    for (provisioner, name) in [
+        ("acme", "tls.example.test"),
+        ("tls12", "tls12.example.test"),
+    ] {
+        let mut client = ca.client(provisioner);
+        client.register().await;
+        let issued = issue(&client, &ca.responders, &[name], "tls-alpn-01").await;
+        openssl_verify(&ca, &issued.chain_pem, provisioner);
+    }
 }
 
 /// RFC 8737 section 3: the certificate must name the identifier alone and carry the
@@ -207,26 +192,33 @@ async fn tls_alpn01_refuses_certificates_that_do_not_prove_the_key_authorization
         let mut profile = common::responders::acme_identifier_profile(&name, &key_auth);
         edit(&mut profile);
         ca.responders.set_tls_certificate(&name, &profile);
-        client
-            .post(
-                &client.path_of(chall["url"].as_str().unwrap()),
-                Some(json!({})),
-            )
-            .await;
-        let done = client.poll(&authz_path).await;
-        assert_eq!(done.json["status"], "invalid", "{case}: {}", done.json);
+        let error = answer_and_expect_invalid(&client, &chall, &authz_path).await;
         assert_eq!(
-            done.json["challenges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|c| c["type"] == "tls-alpn-01")
-                .unwrap()["error"]["type"],
+            error["type"],
             format!("{URN}incorrectResponse"),
-            "{case}: {}",
-            done.json
+            "{case}: {error}"
         );
     }
+}
+
+/// Answers challenge `chall` and waits for its authorization at `authz_path` to end
+/// `invalid`: the challenge's error.
+async fn answer_and_expect_invalid(client: &Client, chall: &Value, authz_path: &str) -> Value {
+    client
+        .post(
+            &client.path_of(chall["url"].as_str().unwrap()),
+            Some(json!({})),
+        )
+        .await;
+    let done = client.poll(authz_path).await;
+    assert_eq!(done.json["status"], "invalid", "{}", done.json);
+    done.json["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == chall["type"])
+        .unwrap()["error"]
+        .clone()
 }
 
 /// Addresses are tried IPv6 first, then IPv4: a name with both records validates against a
@@ -243,15 +235,7 @@ async fn http01_tries_the_ipv6_address_then_the_ipv4_one() {
     let token = chall["token"].as_str().unwrap();
     ca.responders
         .set_http(token, &client.key_authorization(token));
-    client
-        .post(
-            &client.path_of(chall["url"].as_str().unwrap()),
-            Some(json!({})),
-        )
-        .await;
-    let done = client.poll(&authz_path).await;
-    assert_eq!(done.json["status"], "invalid", "{}", done.json);
-    let error = &done.json["challenges"][0]["error"];
+    let error = answer_and_expect_invalid(&client, chall, &authz_path).await;
     assert_eq!(error["type"], format!("{URN}connection"), "{error}");
     assert!(
         error["detail"].as_str().unwrap().contains("[::1]:"),
